@@ -1,0 +1,57 @@
+#include "client.h"
+
+#include <array>
+
+namespace etld::pipeline::kafka {
+
+namespace {
+
+KafkaPtr make_client(rd_kafka_type_t type, const Properties& properties) {
+    ConfPtr conf = make_conf(properties);
+    std::array<char, 512> error{};
+    // rd_kafka_new takes ownership of the conf only on success.
+    rd_kafka_t* rk = rd_kafka_new(type, conf.get(), error.data(), error.size());
+    if (rk == nullptr) {
+        throw ClientConfigError(std::string("cannot create Kafka client: ") + error.data());
+    }
+    (void)conf.release();
+    return KafkaPtr(rk);
+}
+
+}  // namespace
+
+bool is_secret_property(const std::string& name) {
+    return name.find("password") != std::string::npos || name.find("secret") != std::string::npos ||
+           name.find("token") != std::string::npos || name.find(".key") != std::string::npos;
+}
+
+ConfPtr make_conf(const Properties& properties) {
+    ConfPtr conf(rd_kafka_conf_new());
+    std::array<char, 512> error{};
+    for (const auto& [name, value] : properties) {
+        if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error.data(),
+                              error.size()) != RD_KAFKA_CONF_OK) {
+            const std::string shown = is_secret_property(name) ? "<redacted>" : value;
+            throw ClientConfigError("Kafka property '" + name + "' = '" + shown +
+                                    "' rejected: " + error.data());
+        }
+    }
+    return conf;
+}
+
+KafkaPtr make_producer(const Properties& properties) {
+    return make_client(RD_KAFKA_PRODUCER, properties);
+}
+
+KafkaPtr make_consumer(const Properties& properties) {
+    KafkaPtr rk = make_client(RD_KAFKA_CONSUMER, properties);
+    // Route the main queue to the consumer queue so one poll serves both.
+    rd_kafka_poll_set_consumer(rk.get());
+    return rk;
+}
+
+KafkaPtr make_admin(const Properties& properties) {
+    return make_client(RD_KAFKA_PRODUCER, properties);
+}
+
+}  // namespace etld::pipeline::kafka

@@ -1,0 +1,129 @@
+#include "broker.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <thread>
+
+namespace etld::test {
+
+namespace kafka = etld::pipeline::kafka;
+
+std::string bootstrap_servers() {
+    if (const char* env = std::getenv("ETLD_TEST_BOOTSTRAP"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    if (const char* dir = std::getenv("ETLD_TEST_BROKER_DIR"); dir != nullptr) {
+        std::ifstream in(std::string(dir) + "/bootstrap");
+        std::string address;
+        if (in >> address) {
+            return address;
+        }
+    }
+    throw std::runtime_error(
+        "no test broker: set ETLD_TEST_BOOTSTRAP or run through ctest (the kafka_broker fixture)");
+}
+
+std::string unique_name(const std::string& prefix) {
+    static std::atomic<int> counter{0};
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    return prefix + "-" +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) +
+           "-" + std::to_string(counter++);
+}
+
+void create_topic(const std::string& name, int partitions,
+                  std::map<std::string, std::string> configs) {
+    kafka::KafkaPtr admin = kafka::make_admin({{"bootstrap.servers", bootstrap_servers()}});
+    auto results = kafka::create_topics(admin.get(), {{name, partitions, 1, std::move(configs)}},
+                                        std::chrono::seconds(30));
+    if (results.size() != 1 || results[0].error) {
+        throw std::runtime_error("cannot create topic " + name + ": " +
+                                 (results.empty() ? "no result" : results[0].error->describe()));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto count = kafka::topic_partition_count(admin.get(), name, std::chrono::seconds(5));
+        if (count.partitions && *count.partitions == partitions) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    throw std::runtime_error("topic " + name + " did not appear in metadata");
+}
+
+std::vector<ConsumedRecord> read_all(const std::string& topic, const std::string& isolation_level,
+                                     std::chrono::milliseconds timeout) {
+    kafka::KafkaPtr consumer = kafka::make_consumer({{"bootstrap.servers", bootstrap_servers()},
+                                                     {"group.id", unique_name("etld-test-reader")},
+                                                     {"enable.auto.commit", "false"},
+                                                     {"enable.partition.eof", "true"},
+                                                     {"isolation.level", isolation_level}});
+    kafka::KafkaPtr admin = kafka::make_admin({{"bootstrap.servers", bootstrap_servers()}});
+    auto count = kafka::topic_partition_count(admin.get(), topic, std::chrono::seconds(10));
+    if (!count.partitions) {
+        throw std::runtime_error("topic " + topic + " does not exist");
+    }
+    const int partitions = *count.partitions;
+    std::map<int, int64_t> end;
+    kafka::PartitionListPtr assignment(rd_kafka_topic_partition_list_new(partitions));
+    for (int p = 0; p < partitions; ++p) {
+        int64_t low = 0;
+        int64_t high = 0;
+        const auto err =
+            rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &low, &high, 10000);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(err));
+        }
+        end[p] = high;
+        rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_assign(consumer.get(), assignment.get());
+
+    std::vector<ConsumedRecord> records;
+    std::map<int, int64_t> reached;
+    auto done = [&] {
+        for (const auto& [p, high] : end) {
+            if (high > 0 && reached[p] < high) {
+                return false;
+            }
+        }
+        return true;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            throw std::runtime_error("timed out reading " + topic);
+        }
+        kafka::MessagePtr msg(rd_kafka_consumer_poll(consumer.get(), 200));
+        if (!msg) {
+            continue;
+        }
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            reached[msg->partition] = std::max(reached[msg->partition], msg->offset);
+            continue;
+        }
+        if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            throw std::runtime_error("consume error: " +
+                                     std::string(rd_kafka_message_errstr(msg.get())));
+        }
+        ConsumedRecord record;
+        record.partition = msg->partition;
+        record.offset = msg->offset;
+        if (msg->key != nullptr) {
+            record.key.assign(static_cast<const char*>(msg->key), msg->key_len);
+        }
+        if (msg->payload != nullptr) {
+            record.value.assign(static_cast<const char*>(msg->payload), msg->len);
+        }
+        reached[msg->partition] = std::max(reached[msg->partition], msg->offset + 1);
+        records.push_back(std::move(record));
+    }
+    rd_kafka_consumer_close(consumer.get());
+    return records;
+}
+
+}  // namespace etld::test
