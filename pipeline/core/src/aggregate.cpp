@@ -1,0 +1,361 @@
+#include "aggregate.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "hash.h"
+
+namespace etld::pipeline::detail {
+
+bool DistinctSet::insert(IdHash h) {
+    if ((size_ + 1) * 10 > slots_.size() * 7) {
+        grow();
+    }
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h.hi & mask;; i = (i + 1) & mask) {
+        IdHash& s = slots_[i];
+        if (s.lo == 0 && s.hi == 0) {
+            s = h;
+            ++size_;
+            return true;
+        }
+        if (s == h) {
+            return false;
+        }
+    }
+}
+
+void DistinctSet::grow() {
+    std::vector<IdHash> old;
+    old.swap(slots_);
+    slots_.assign(old.empty() ? 8 : old.size() * 2, IdHash{});
+    size_ = 0;
+    for (const auto& h : old) {
+        if (h.lo != 0 || h.hi != 0) {
+            insert(h);
+        }
+    }
+}
+
+void Aggregator::value_bytes(const Event& e, std::uint32_t field, FieldType t, std::string& out) {
+    out.clear();
+    switch (t) {
+        case FieldType::string:
+            out.assign(e.string_at(field));
+            break;
+        case FieldType::int64: {
+            const auto v = static_cast<std::uint64_t>(e.int_at(field));
+            out.append(reinterpret_cast<const char*>(&v), 8);
+            break;
+        }
+        case FieldType::float64: {
+            double d = e.double_at(field);
+            if (d == 0) {
+                d = 0;  // one key for -0.0 and 0.0
+            }
+            const auto v = std::bit_cast<std::uint64_t>(d);
+            out.append(reinterpret_cast<const char*>(&v), 8);
+            break;
+        }
+        case FieldType::boolean:
+            out.push_back(e.bool_at(field) ? '\1' : '\0');
+            break;
+    }
+}
+
+FieldValue Aggregator::value_from_bytes(std::string_view b, FieldType t) {
+    std::uint64_t v = 0;
+    switch (t) {
+        case FieldType::string:
+            return std::string(b);
+        case FieldType::int64:
+            std::memcpy(&v, b.data(), std::min<std::size_t>(8, b.size()));
+            return static_cast<std::int64_t>(v);
+        case FieldType::float64:
+            std::memcpy(&v, b.data(), std::min<std::size_t>(8, b.size()));
+            return std::bit_cast<double>(v);
+        case FieldType::boolean:
+            return !b.empty() && b[0] != 0;
+    }
+    return std::string();
+}
+
+void Aggregator::init(AggState& s) const {
+    s.cells = std::make_unique<Cell[]>(p_.cells);
+    if (p_.distinct_sets > 0 || p_.topk_maps > 0) {
+        s.heavy = std::make_unique<HeavyState>();
+        s.heavy->distinct.resize(p_.distinct_sets);
+        s.heavy->topk.resize(p_.topk_maps);
+    }
+}
+
+void Aggregator::prepare(const Event& e, Contribution& c) const {
+    const std::size_t n = p_.aggregates.size();
+    if (c.applies.size() != n) {
+        c.applies.assign(n, 0);
+        c.x.assign(n, 0);
+        c.hashes.assign(n, IdHash{});
+        c.keys.assign(n, std::string());
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        const CompiledAggregate& a = p_.aggregates[i];
+        bool applies = !a.where || a.where->predicate(e);
+        switch (a.fn) {
+            case AggregateFn::sum:
+            case AggregateFn::avg:
+            case AggregateFn::min:
+            case AggregateFn::max:
+                if (applies) {
+                    c.x[i] = a.expr->number(e);
+                    // Division by zero and overflow leave the event out of
+                    // this aggregate, like a NULL in SQL.
+                    applies = std::isfinite(c.x[i]);
+                }
+                break;
+            case AggregateFn::count_distinct:
+                if (applies) {
+                    value_bytes(e, a.field, a.field_type, c.keys[i]);
+                    c.hashes[i] = hash128(c.keys[i], 0x5bd1e995u);
+                }
+                break;
+            case AggregateFn::top_k:
+                if (applies) {
+                    value_bytes(e, a.field, a.field_type, c.keys[i]);
+                }
+                break;
+            case AggregateFn::count:
+            case AggregateFn::ratio:
+                break;
+        }
+        c.applies[i] = applies ? 1 : 0;
+    }
+}
+
+void Aggregator::add(const Contribution& c, AggState& s) const {
+    for (std::size_t i = 0; i < p_.aggregates.size(); ++i) {
+        if (c.applies[i] == 0) {
+            continue;
+        }
+        const CompiledAggregate& a = p_.aggregates[i];
+        switch (a.fn) {
+            case AggregateFn::count:
+                ++s.cells[a.slot].n;
+                break;
+            case AggregateFn::sum:
+                s.cells[a.slot].x += c.x[i];
+                break;
+            case AggregateFn::avg:
+                s.cells[a.slot].x += c.x[i];
+                ++s.cells[a.slot].n;
+                break;
+            case AggregateFn::min: {
+                Cell& cell = s.cells[a.slot];
+                if (cell.n == 0 || c.x[i] < cell.x) {
+                    cell.x = c.x[i];
+                }
+                cell.n = 1;
+                break;
+            }
+            case AggregateFn::max: {
+                Cell& cell = s.cells[a.slot];
+                if (cell.n == 0 || c.x[i] > cell.x) {
+                    cell.x = c.x[i];
+                }
+                cell.n = 1;
+                break;
+            }
+            case AggregateFn::count_distinct:
+                s.heavy->distinct[a.slot].insert(c.hashes[i]);
+                break;
+            case AggregateFn::top_k: {
+                auto& m = s.heavy->topk[a.slot];
+                if (auto it = m.find(std::string_view(c.keys[i])); it != m.end()) {
+                    ++it->second;
+                } else {
+                    m.emplace(c.keys[i], 1);
+                }
+                break;
+            }
+            case AggregateFn::ratio:
+                break;
+        }
+    }
+}
+
+void Aggregator::merge(AggState& into, const AggState& from) const {
+    for (const CompiledAggregate& a : p_.aggregates) {
+        switch (a.fn) {
+            case AggregateFn::count:
+            case AggregateFn::sum:
+            case AggregateFn::avg:
+                into.cells[a.slot].x += from.cells[a.slot].x;
+                into.cells[a.slot].n += from.cells[a.slot].n;
+                break;
+            case AggregateFn::min:
+            case AggregateFn::max: {
+                Cell& t = into.cells[a.slot];
+                const Cell& f = from.cells[a.slot];
+                if (f.n != 0 && (t.n == 0 || (a.fn == AggregateFn::min ? f.x < t.x : f.x > t.x))) {
+                    t.x = f.x;
+                }
+                t.n = t.n | f.n;
+                break;
+            }
+            case AggregateFn::count_distinct:
+                from.heavy->distinct[a.slot].for_each(
+                    [&](const IdHash& h) { into.heavy->distinct[a.slot].insert(h); });
+                break;
+            case AggregateFn::top_k:
+                for (const auto& [k, n] : from.heavy->topk[a.slot]) {
+                    into.heavy->topk[a.slot][k] += n;
+                }
+                break;
+            case AggregateFn::ratio:
+                break;
+        }
+    }
+}
+
+namespace {
+
+double as_double(const AggregateValue& v, bool& null) {
+    if (const auto* i = std::get_if<std::int64_t>(&v)) {
+        return static_cast<double>(*i);
+    }
+    if (const auto* d = std::get_if<double>(&v)) {
+        return *d;
+    }
+    null = true;
+    return 0;
+}
+
+bool value_less(const FieldValue& a, const FieldValue& b) {
+    return a < b;
+}
+
+}  // namespace
+
+void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) const {
+    out.clear();
+    out.resize(p_.aggregates.size());
+    for (std::size_t i = 0; i < p_.aggregates.size(); ++i) {
+        const CompiledAggregate& a = p_.aggregates[i];
+        switch (a.fn) {
+            case AggregateFn::count:
+                out[i] = s.cells[a.slot].n;
+                break;
+            case AggregateFn::sum:
+                out[i] = s.cells[a.slot].x;
+                break;
+            case AggregateFn::avg:
+                if (s.cells[a.slot].n > 0) {
+                    out[i] = s.cells[a.slot].x / static_cast<double>(s.cells[a.slot].n);
+                }
+                break;
+            case AggregateFn::min:
+            case AggregateFn::max:
+                if (s.cells[a.slot].n > 0) {
+                    out[i] = s.cells[a.slot].x;
+                }
+                break;
+            case AggregateFn::count_distinct:
+                out[i] = static_cast<std::int64_t>(s.heavy->distinct[a.slot].size());
+                break;
+            case AggregateFn::top_k: {
+                std::vector<TopKEntry> all;
+                all.reserve(s.heavy->topk[a.slot].size());
+                for (const auto& [k, n] : s.heavy->topk[a.slot]) {
+                    all.push_back(TopKEntry{value_from_bytes(k, a.field_type), n});
+                }
+                auto better = [](const TopKEntry& x, const TopKEntry& y) {
+                    if (x.count != y.count) {
+                        return x.count > y.count;
+                    }
+                    return value_less(x.value, y.value);
+                };
+                const std::size_t k = std::min<std::size_t>(a.k, all.size());
+                std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k),
+                                  all.end(), better);
+                all.resize(k);
+                out[i] = std::move(all);
+                break;
+            }
+            case AggregateFn::ratio:
+                break;
+        }
+    }
+    // Ratios last: they read the values computed above.
+    for (std::size_t i = 0; i < p_.aggregates.size(); ++i) {
+        const CompiledAggregate& a = p_.aggregates[i];
+        if (a.fn != AggregateFn::ratio) {
+            continue;
+        }
+        bool null = false;
+        const double num = as_double(out[a.numerator], null);
+        const double den = as_double(out[a.denominator], null);
+        if (!null && den != 0) {
+            out[i] = num / den;
+        }
+    }
+}
+
+void Aggregator::encode(const AggState& s, Writer& w) const {
+    for (std::uint32_t i = 0; i < p_.cells; ++i) {
+        w.f64(s.cells[i].x);
+        w.i64(s.cells[i].n);
+    }
+    for (std::uint32_t i = 0; i < p_.distinct_sets; ++i) {
+        const DistinctSet& d = s.heavy->distinct[i];
+        w.u32(static_cast<std::uint32_t>(d.size()));
+        d.for_each([&](const IdHash& h) {
+            w.u64(h.lo);
+            w.u64(h.hi);
+        });
+    }
+    for (std::uint32_t i = 0; i < p_.topk_maps; ++i) {
+        const TopKCounts& m = s.heavy->topk[i];
+        w.u32(static_cast<std::uint32_t>(m.size()));
+        for (const auto& [k, n] : m) {
+            w.bytes(k);
+            w.i64(n);
+        }
+    }
+}
+
+bool Aggregator::decode(Reader& r, AggState& s) const {
+    init(s);
+    for (std::uint32_t i = 0; i < p_.cells; ++i) {
+        s.cells[i].x = r.f64();
+        s.cells[i].n = r.i64();
+    }
+    for (std::uint32_t i = 0; i < p_.distinct_sets; ++i) {
+        const std::uint32_t n = r.u32();
+        if (!r.ok() || r.remaining() / 16 < n) {
+            return false;
+        }
+        for (std::uint32_t j = 0; j < n; ++j) {
+            IdHash h;
+            h.lo = r.u64();
+            h.hi = r.u64();
+            if (h.lo == 0 && h.hi == 0) {
+                return false;
+            }
+            s.heavy->distinct[i].insert(h);
+        }
+    }
+    for (std::uint32_t i = 0; i < p_.topk_maps; ++i) {
+        const std::uint32_t n = r.u32();
+        if (!r.ok() || r.remaining() / 12 < n) {
+            return false;
+        }
+        for (std::uint32_t j = 0; j < n && r.ok(); ++j) {
+            std::string_view k = r.bytes();
+            const std::int64_t c = r.i64();
+            s.heavy->topk[i][std::string(k)] = c;
+        }
+    }
+    return r.ok();
+}
+
+}  // namespace etld::pipeline::detail

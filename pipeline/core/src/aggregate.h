@@ -1,0 +1,94 @@
+#pragma once
+
+// Internal: the per-window state of a pipeline's aggregates and the
+// operations on it (add an event, merge two sessions, read the values,
+// encode/decode for the changelog).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "codec.h"
+#include "compiled.h"
+#include "etld/pipeline/result.h"
+
+namespace etld::pipeline::detail {
+
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Exact set of 128-bit value hashes for count_distinct. Grows only: a window
+// never forgets a value while it is open.
+class DistinctSet {
+  public:
+    bool insert(IdHash h);
+    std::size_t size() const { return size_; }
+    template <typename F>
+    void for_each(F&& f) const {
+        for (const auto& s : slots_) {
+            if (s.lo != 0 || s.hi != 0) {
+                f(s);
+            }
+        }
+    }
+
+  private:
+    void grow();
+    std::vector<IdHash> slots_;
+    std::size_t size_ = 0;
+};
+
+using TopKCounts = std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>>;
+
+// count: n; sum: x; avg: x and n; min/max: x, and n = 1 once a value was seen.
+struct Cell {
+    double x = 0;
+    std::int64_t n = 0;
+};
+
+struct HeavyState {
+    std::vector<DistinctSet> distinct;
+    std::vector<TopKCounts> topk;
+};
+
+struct AggState {
+    std::unique_ptr<Cell[]> cells;
+    std::unique_ptr<HeavyState> heavy;  // only for pipelines with distinct/top-k
+};
+
+// What one event contributes to a pipeline's aggregates, computed once per
+// event and then added to every window the event belongs to.
+struct Contribution {
+    std::vector<char> applies;      // per aggregate: where-predicate held
+    std::vector<double> x;          // per aggregate: expression value
+    std::vector<IdHash> hashes;     // per aggregate: distinct value hash
+    std::vector<std::string> keys;  // per aggregate: top-k value bytes
+};
+
+class Aggregator {
+  public:
+    explicit Aggregator(const CompiledPipeline& p) : p_(p) {}
+
+    void init(AggState& s) const;
+    void prepare(const Event& e, Contribution& c) const;
+    void add(const Contribution& c, AggState& s) const;
+    // Adds `from` into `into` (session merge).
+    void merge(AggState& into, const AggState& from) const;
+    void values(const AggState& s, std::vector<AggregateValue>& out) const;
+    void encode(const AggState& s, Writer& w) const;
+    bool decode(Reader& r, AggState& s) const;
+    std::size_t count() const { return p_.aggregates.size(); }
+
+    // Canonical bytes of a field value (top-k keys, distinct hashing).
+    static void value_bytes(const Event& e, std::uint32_t field, FieldType t, std::string& out);
+    static FieldValue value_from_bytes(std::string_view b, FieldType t);
+
+  private:
+    const CompiledPipeline& p_;
+};
+
+}  // namespace etld::pipeline::detail

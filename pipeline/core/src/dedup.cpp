@@ -1,0 +1,175 @@
+#include "dedup.h"
+
+#include <algorithm>
+
+#include "codec.h"
+
+namespace etld::pipeline::detail {
+
+namespace {
+constexpr std::uint8_t kSegmentVersion = 1;
+bool empty(const IdHash& h) {
+    return h.lo == 0 && h.hi == 0;
+}
+}  // namespace
+
+bool DedupSet::contains(IdHash id, std::int64_t cutoff) const {
+    if (size_ == 0) {
+        return false;
+    }
+    std::size_t pos = home(id);
+    for (std::size_t dist = 0;; ++dist) {
+        const Entry& s = slots_[pos];
+        if (empty(s.id) || distance(pos, s.id) < dist) {
+            return false;
+        }
+        if (s.id == id) {
+            return s.time >= cutoff;
+        }
+        if (++pos == slots_.size()) {
+            pos = 0;
+        }
+    }
+}
+
+void DedupSet::place(Entry e) {
+    std::size_t pos = home(e.id);
+    std::size_t dist = 0;
+    while (true) {
+        Entry& s = slots_[pos];
+        if (empty(s.id)) {
+            s = e;
+            ++size_;
+            return;
+        }
+        if (s.id == e.id) {
+            s.time = std::max(s.time, e.time);
+            return;
+        }
+        const std::size_t d = distance(pos, s.id);
+        if (d < dist) {
+            // Robin Hood: the entry closer to its home gives way, which
+            // keeps probe lengths short even at 90% load.
+            std::swap(s, e);
+            dist = d;
+        }
+        if (++pos == slots_.size()) {
+            pos = 0;
+        }
+        ++dist;
+    }
+}
+
+void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
+    std::vector<Entry> old;
+    old.swap(slots_);
+    slots_.assign(std::max<std::size_t>(capacity, 16), Entry{});
+    size_ = 0;
+    min_time_ = std::numeric_limits<std::int64_t>::max();
+    for (const Entry& e : old) {
+        if (!empty(e.id) && e.time >= cutoff) {
+            place(e);
+            min_time_ = std::min(min_time_, e.time);
+        }
+    }
+}
+
+void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
+    if ((size_ + 1) * 10 > slots_.size() * 9) {
+        std::size_t live = size_;
+        if (min_time_ < cutoff) {
+            // Expired entries exist: drop them rather than grow.
+            rebuild(slots_.size(), cutoff);
+            live = size_;
+        }
+        if ((live + 1) * 10 > slots_.size() * 9 || live * 10 < slots_.size() * 3) {
+            rebuild(std::max<std::size_t>(16, (live + 1) * 3 / 2 + 1), cutoff);
+        }
+    }
+    place(Entry{id, time});
+    min_time_ = std::min(min_time_, time);
+    pending_.push_back(Entry{id, time});
+}
+
+std::string DedupSet::segment_key(std::uint64_t segment) {
+    std::string k = "d";
+    Writer w(k);
+    w.u64(segment);
+    return k;
+}
+
+void DedupSet::take_changelog(std::int64_t cutoff, std::vector<StateDelta>& out) {
+    if (!pending_.empty()) {
+        std::string v;
+        Writer w(v);
+        w.u8(kSegmentVersion);
+        w.u32(static_cast<std::uint32_t>(pending_.size()));
+        std::int64_t max_time = std::numeric_limits<std::int64_t>::min();
+        for (const Entry& e : pending_) {
+            w.u64(e.id.lo);
+            w.u64(e.id.hi);
+            w.i64(e.time);
+            max_time = std::max(max_time, e.time);
+        }
+        out.push_back(StateDelta{segment_key(next_segment_), std::move(v)});
+        segments_.push_back(Segment{next_segment_, max_time});
+        ++next_segment_;
+        pending_.clear();
+    }
+    for (auto it = segments_.begin(); it != segments_.end();) {
+        if (it->max_time < cutoff) {
+            out.push_back(StateDelta{segment_key(it->number), std::nullopt});
+            it = segments_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+std::optional<std::string> DedupSet::apply(std::uint64_t segment,
+                                           std::optional<std::string_view> value) {
+    auto existing = std::find_if(segments_.begin(), segments_.end(),
+                                 [&](const Segment& s) { return s.number == segment; });
+    if (!value) {
+        if (existing != segments_.end()) {
+            segments_.erase(existing);
+        }
+        return std::nullopt;
+    }
+    Reader r(*value);
+    if (r.u8() != kSegmentVersion) {
+        return "dedup segment: unknown version";
+    }
+    const std::uint32_t n = r.u32();
+    if (!r.ok() || r.remaining() != static_cast<std::size_t>(n) * 24) {
+        return "dedup segment: length does not match its id count";
+    }
+    std::int64_t max_time = std::numeric_limits<std::int64_t>::min();
+    std::vector<Entry> entries(n);
+    for (auto& e : entries) {
+        e.id.lo = r.u64();
+        e.id.hi = r.u64();
+        e.time = r.i64();
+        if (empty(e.id)) {
+            return "dedup segment: zero id hash";
+        }
+        max_time = std::max(max_time, e.time);
+    }
+    for (const auto& e : entries) {
+        if ((size_ + 1) * 10 > slots_.size() * 9) {
+            rebuild(std::max<std::size_t>(16, (size_ + 1) * 3 / 2 + 1),
+                    std::numeric_limits<std::int64_t>::min());
+        }
+        place(e);
+        min_time_ = std::min(min_time_, e.time);
+    }
+    if (existing != segments_.end()) {
+        existing->max_time = std::max(existing->max_time, max_time);
+    } else {
+        segments_.push_back(Segment{segment, max_time});
+    }
+    next_segment_ = std::max(next_segment_, segment + 1);
+    return std::nullopt;
+}
+
+}  // namespace etld::pipeline::detail

@@ -1,0 +1,79 @@
+#pragma once
+
+// Internal: the remembered event ids of one task.
+
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "etld/pipeline/event.h"
+#include "etld/pipeline/task.h"
+#include "hash.h"
+
+namespace etld::pipeline::detail {
+
+// The set of ids seen within the dedup horizon, each with the latest event
+// time at which it was accepted.
+//
+// Layout: one flat Robin Hood table of 24-byte slots (128-bit hash + event
+// time), capacity grown by 1.5x at 90% load, so a remembered id costs
+// 24 / load = 27..40 bytes. Expired ids (time < watermark - horizon) are
+// ignored by lookups and dropped when the table is rebuilt, which happens
+// instead of growing whenever expired entries exist.
+//
+// Changelog: the ids added between two flushes form one segment record keyed
+// by a growing segment number; a segment is tombstoned once all of its ids
+// have expired. Restoring inserts every segment's ids (keeping the latest
+// time per id), so the order of segments does not matter.
+class DedupSet {
+  public:
+    struct Entry {
+        IdHash id;
+        std::int64_t time = 0;
+    };
+
+    // Whether `id` was accepted with an event time >= `cutoff`.
+    bool contains(IdHash id, std::int64_t cutoff) const;
+    // Remembers `id` at `time` (keeps the later time if already present).
+    void insert(IdHash id, std::int64_t time, std::int64_t cutoff);
+
+    std::size_t size() const { return size_; }
+    std::size_t capacity() const { return slots_.size(); }
+
+    // Appends the segment of ids added since the last call, and tombstones of
+    // segments whose ids all have times < cutoff.
+    void take_changelog(std::int64_t cutoff, std::vector<StateDelta>& out);
+    // Applies one segment record (key suffix = segment number).
+    std::optional<std::string> apply(std::uint64_t segment, std::optional<std::string_view> value);
+
+    std::uint64_t next_segment() const { return next_segment_; }
+    void set_next_segment(std::uint64_t s) { next_segment_ = std::max(next_segment_, s); }
+
+    static std::string segment_key(std::uint64_t segment);
+
+  private:
+    std::size_t home(const IdHash& h) const {
+        return static_cast<std::size_t>((static_cast<Uint128>(h.hi) * slots_.size()) >> 64);
+    }
+    std::size_t distance(std::size_t pos, const IdHash& h) const {
+        const std::size_t hm = home(h);
+        return pos >= hm ? pos - hm : pos + slots_.size() - hm;
+    }
+    void place(Entry e);
+    void rebuild(std::size_t capacity, std::int64_t cutoff);
+
+    std::vector<Entry> slots_;
+    std::size_t size_ = 0;
+    std::int64_t min_time_ = std::numeric_limits<std::int64_t>::max();
+    std::vector<Entry> pending_;
+    struct Segment {
+        std::uint64_t number;
+        std::int64_t max_time;
+    };
+    std::deque<Segment> segments_;
+    std::uint64_t next_segment_ = 0;
+};
+
+}  // namespace etld::pipeline::detail

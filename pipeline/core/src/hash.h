@@ -1,0 +1,77 @@
+#pragma once
+
+// Internal: the 128-bit hash used for event ids and for distinct values.
+// Fast and well mixed, but not keyed: it is not meant to resist someone who
+// crafts colliding ids on purpose (see README, "Id hashing").
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "etld/pipeline/event.h"
+
+namespace etld::pipeline::detail {
+
+// GCC and Clang both provide a 128-bit integer; __extension__ keeps
+// -Wpedantic quiet about it.
+__extension__ typedef unsigned __int128 Uint128;
+
+inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) {
+    const Uint128 p = static_cast<Uint128>(a) * b;
+    return static_cast<std::uint64_t>(p) ^ static_cast<std::uint64_t>(p >> 64);
+}
+
+inline std::uint64_t avalanche(std::uint64_t x) {
+    x ^= x >> 31;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 29;
+    x *= 0xa0761d6478bd642fULL;
+    x ^= x >> 32;
+    return x;
+}
+
+inline std::uint64_t load64(const char* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+inline IdHash hash128(std::string_view s, std::uint64_t seed = 0) {
+    constexpr std::uint64_t kA = 0x9e3779b97f4a7c15ULL;
+    constexpr std::uint64_t kB = 0xe7037ed1a0b428dbULL;
+    constexpr std::uint64_t kC = 0x8ebc6af09c88c6e3ULL;
+    constexpr std::uint64_t kD = 0x589965cc75374cc3ULL;
+    std::uint64_t a = seed ^ kA ^ (s.size() * kC);
+    std::uint64_t b = seed ^ kB ^ (s.size() * kD);
+    const char* p = s.data();
+    std::size_t n = s.size();
+    while (n >= 16) {
+        const std::uint64_t w0 = load64(p);
+        const std::uint64_t w1 = load64(p + 8);
+        const std::uint64_t na = fold_mul(w0 ^ a ^ kC, w1 ^ kD ^ (b << 1));
+        const std::uint64_t nb = fold_mul(w1 ^ b ^ kA, w0 ^ kB ^ (a >> 1)) + (a ^ w1);
+        a = na;
+        b = nb;
+        p += 16;
+        n -= 16;
+    }
+    std::uint64_t w0 = 0;
+    std::uint64_t w1 = 0;
+    if (n > 8) {
+        w0 = load64(p);
+        std::memcpy(&w1, p + 8, n - 8);
+    } else if (n > 0) {
+        std::memcpy(&w0, p, n);
+    }
+    a = fold_mul(w0 ^ a ^ kC, w1 ^ kD ^ (b << 1)) ^ n;
+    b = fold_mul(w1 ^ b ^ kA, w0 ^ kB ^ (a >> 1)) + a;
+    IdHash h;
+    h.lo = avalanche(a ^ fold_mul(b ^ kB, kA));
+    h.hi = avalanche(b ^ fold_mul(a ^ kD, kC));
+    if (h.lo == 0 && h.hi == 0) {
+        h.lo = 1;  // all-zero marks an empty slot in the hash tables
+    }
+    return h;
+}
+
+}  // namespace etld::pipeline::detail

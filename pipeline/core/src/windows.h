@@ -1,0 +1,74 @@
+#pragma once
+
+// Internal: the window state of one pipeline inside a Task.
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "aggregate.h"
+#include "compiled.h"
+#include "etld/pipeline/result.h"
+#include "etld/pipeline/task.h"
+
+namespace etld::pipeline::detail {
+
+// The task's watermark as the pipelines see it: absent until the first event.
+struct Watermark {
+    bool has = false;
+    std::int64_t value = std::numeric_limits<std::int64_t>::min();
+    // Whether the watermark has reached `t` (W >= t).
+    bool reached(std::int64_t t) const { return has && value >= t; }
+};
+
+struct StepCounters {
+    std::uint64_t too_late = 0;
+    std::uint64_t late_applied = 0;
+};
+
+// Lifecycle: created with the Task; holds only windows that can still change
+// (purged once watermark >= end + allowed_lateness); changelog keys start
+// with 'w' (fixed windows) or 's' (sessions) and the pipeline name.
+class PipelineState {
+  public:
+    explicit PipelineState(const CompiledPipeline& p) : p_(p), agg_(p) {}
+    virtual ~PipelineState() = default;
+    PipelineState(const PipelineState&) = delete;
+    PipelineState& operator=(const PipelineState&) = delete;
+
+    // Applies one accepted event; `wm` is the watermark before the event.
+    virtual void on_event(const Event& e, std::string_view raw, const Watermark& wm, Output& out,
+                          StepCounters& counters) = 0;
+    // The watermark moved from `before` to `now`.
+    virtual void on_watermark(const Watermark& before, std::int64_t now, Output& out) = 0;
+    virtual void take_changelog(std::vector<StateDelta>& out) = 0;
+    // `rest` is the key after the pipeline-name prefix.
+    virtual std::optional<std::string> apply(std::string_view rest,
+                                             std::optional<std::string_view> value) = 0;
+    virtual std::size_t open() const = 0;
+
+    const CompiledPipeline& pipeline() const { return p_; }
+
+  protected:
+    Result make_result(std::int64_t start, std::int64_t end, std::string_view group,
+                       const AggState* state, std::uint32_t revision, ResultKind kind) const;
+    void late(const Event& e, std::string_view raw, const Watermark& wm, Output& out,
+              StepCounters& counters) const;
+    std::string key_prefix(char kind) const;
+
+    const CompiledPipeline& p_;
+    Aggregator agg_;
+    Contribution contrib_;
+    std::string group_;
+    std::vector<AggregateValue> before_;
+    std::vector<AggregateValue> after_;
+};
+
+std::unique_ptr<PipelineState> make_pipeline_state(const CompiledPipeline& p);
+
+}  // namespace etld::pipeline::detail
