@@ -34,6 +34,7 @@ struct KafkaDeleter {
     void operator()(rd_kafka_ConfigResource_t* resource) const noexcept {
         rd_kafka_ConfigResource_destroy(resource);
     }
+    void operator()(rd_kafka_topic_t* topic) const noexcept { rd_kafka_topic_destroy(topic); }
     void operator()(const rd_kafka_metadata_t* metadata) const noexcept {
         rd_kafka_metadata_destroy(metadata);
     }
@@ -51,6 +52,7 @@ using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, KafkaDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, KafkaDeleter>;
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, KafkaDeleter>;
 using ConfigResourcePtr = std::unique_ptr<rd_kafka_ConfigResource_t, KafkaDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, KafkaDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, KafkaDeleter>;
 
 // A librdkafka error as a value, classified the way the transactional API asks

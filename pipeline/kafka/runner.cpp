@@ -1,0 +1,962 @@
+#include "pipeline/kafka/runner.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "etld/pipeline/result.h"
+#include "etld/pipeline/task.h"
+#include "pipeline/kafka/admin.h"
+
+namespace etld::pipeline::kafka {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kKafkaTimeoutMs = 30000;
+
+ProcessingTimeMs wall_now() {
+    return ProcessingTimeMs{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()};
+}
+
+bool is_fencing(const KafkaError& e) {
+    return e.code == RD_KAFKA_RESP_ERR__FENCED || e.code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e.code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
+           e.code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+}
+
+// Properties the runner owns; a passthrough value for them would silently
+// break exactly-once, so it is refused.
+void set_owned(Properties& props, const std::string& name, const std::string& value) {
+    for (const auto& [key, v] : props) {
+        if (key == name && v != value) {
+            throw RunnerStartError("Kafka property '" + name + "' is set by etld (to '" + value +
+                                   "') and cannot be overridden");
+        }
+    }
+    props.emplace_back(name, value);
+}
+
+void set_default(Properties& props, const std::string& name, const std::string& value) {
+    for (const auto& [key, v] : props) {
+        if (key == name) {
+            return;
+        }
+    }
+    props.emplace_back(name, value);
+}
+
+struct TaskId {
+    std::size_t keyspace = 0;
+    std::int32_t partition = 0;
+    auto operator<=>(const TaskId&) const = default;
+};
+
+// Where a consumed record comes from.
+struct Source {
+    bool input = false;
+    std::size_t keyspace = 0;  // for a repartition topic
+};
+
+std::string header_value(rd_kafka_headers_t* headers, const char* name) {
+    const void* value = nullptr;
+    size_t size = 0;
+    if (headers != nullptr &&
+        rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        value != nullptr) {
+        return std::string(static_cast<const char*>(value), size);
+    }
+    return {};
+}
+
+void add_header(rd_kafka_headers_t* headers, const char* name, std::string_view value) {
+    rd_kafka_header_add(headers, name, -1, value.data(), static_cast<ssize_t>(value.size()));
+}
+
+}  // namespace
+
+struct Runner::Impl {
+    RunnerConfig config;
+    LogFn log;
+    RunnerStats stats;
+    Topology topology;
+    const EngineSpec* spec = nullptr;
+
+    KafkaPtr producer;
+    KafkaPtr consumer;
+    KafkaPtr restorer;
+    std::map<std::string, TopicPtr> topic_handles;
+    std::map<std::string, Source> sources;
+
+    Decoder decoder;
+    Event event;
+    Output output;
+    std::vector<StateDelta> deltas;
+
+    std::map<TaskId, Task> tasks;
+    std::map<TaskId, TaskCounters> seen_counters;
+
+    bool in_transaction = false;
+    Clock::time_point cycle_start{};
+    std::int64_t cycle_events = 0;
+    std::optional<KafkaError> cycle_error;  // a produce failed: the cycle must abort
+    std::optional<RunOutcome> fatal;
+
+    std::atomic<bool> stop_requested{false};
+    std::atomic<bool> stop_now_requested{false};
+
+    Impl(RunnerConfig c, LogFn l)
+        : config(std::move(c)), log(std::move(l)), decoder(config.engine->spec().schema) {
+        spec = &config.engine->spec();
+        topology = plan_topology(*spec, config.input_topics, config.partitioned_by,
+                                 config.internal_prefix, config.group_id);
+        for (const auto& topic : config.input_topics) {
+            sources[topic] = Source{true, 0};
+        }
+        for (std::size_t k = 0; k < topology.keyspaces.size(); ++k) {
+            if (!topology.keyspaces[k].direct) {
+                sources[topology.keyspaces[k].repartition_topic] = Source{false, k};
+            }
+        }
+    }
+
+    void logf(LogLevel level, const std::string& text) const {
+        if (log) {
+            log(level, text);
+        }
+    }
+
+    // ---- start-up -------------------------------------------------------
+
+    void ensure_topics() {
+        Properties admin_props;
+        for (const auto& [k, v] : config.consumer) {
+            if (k == "bootstrap.servers" || k.rfind("security.", 0) == 0 ||
+                k.rfind("sasl.", 0) == 0 || k.rfind("ssl.", 0) == 0) {
+                admin_props.emplace_back(k, v);
+            }
+        }
+        KafkaPtr admin = make_admin(admin_props);
+        const auto timeout = std::chrono::milliseconds(kKafkaTimeoutMs);
+
+        std::optional<int> input_partitions;
+        for (const auto& topic : config.input_topics) {
+            PartitionCount count = wait_for_metadata(admin.get(), topic, timeout, false);
+            if (!count.partitions) {
+                throw RunnerStartError("input topic '" + topic + "' does not exist");
+            }
+            input_partitions = *count.partitions;
+        }
+
+        const std::string retention = std::to_string(config.retention.count());
+        struct Wanted {
+            TopicSpec spec;
+            bool check_partitions = false;
+            bool must_compact = false;
+        };
+        std::vector<Wanted> wanted;
+        const std::map<std::string, std::string> deleting = {{"cleanup.policy", "delete"},
+                                                             {"retention.ms", retention}};
+        wanted.push_back(
+            {{config.output_topic, config.partitions, config.replication_factor, deleting},
+             false,
+             false});
+        wanted.push_back(
+            {{config.late_topic, config.partitions, config.replication_factor, deleting},
+             false,
+             false});
+        wanted.push_back(
+            {{config.dead_letter_topic, config.partitions, config.replication_factor, deleting},
+             false,
+             false});
+        for (const auto& ks : topology.keyspaces) {
+            const int task_partitions =
+                ks.direct ? input_partitions.value_or(config.partitions) : config.partitions;
+            if (!ks.direct) {
+                wanted.push_back(
+                    {{ks.repartition_topic, config.partitions, config.replication_factor, deleting},
+                     true,
+                     false});
+            }
+            wanted.push_back({{ks.changelog_topic,
+                               task_partitions,
+                               config.replication_factor,
+                               {{"cleanup.policy", "compact"}}},
+                              true,
+                              true});
+        }
+
+        std::vector<TopicSpec> specs;
+        for (const auto& w : wanted) {
+            specs.push_back(w.spec);
+        }
+        for (const auto& created : create_topics(admin.get(), specs, timeout)) {
+            if (created.error) {
+                throw RunnerStartError("cannot create topic '" + created.name +
+                                       "': " + created.error->describe());
+            }
+            if (created.created) {
+                logf(LogLevel::info, "created topic " + created.name);
+            }
+        }
+        for (const auto& w : wanted) {
+            PartitionCount count = wait_for_metadata(admin.get(), w.spec.name, timeout, true);
+            if (!count.partitions) {
+                throw RunnerStartError("topic '" + w.spec.name + "' is missing after creation");
+            }
+            if (w.check_partitions && *count.partitions != w.spec.partitions) {
+                throw RunnerStartError(
+                    "topic '" + w.spec.name + "' has " + std::to_string(*count.partitions) +
+                    " partitions but etld needs " + std::to_string(w.spec.partitions) +
+                    " (one per task); delete it or fix topics.partitions / the input topic");
+            }
+            if (w.must_compact) {
+                TopicConfigs configs = describe_topic_configs(admin.get(), w.spec.name, timeout);
+                if (configs.error) {
+                    throw RunnerStartError("cannot read the configuration of '" + w.spec.name +
+                                           "': " + configs.error->describe());
+                }
+                const std::string policy = configs.values["cleanup.policy"];
+                if (policy.find("compact") == std::string::npos) {
+                    throw RunnerStartError("changelog topic '" + w.spec.name +
+                                           "' has cleanup.policy=" + policy +
+                                           "; it must be compact");
+                }
+            }
+        }
+    }
+
+    // The topic's partition count. With `until_exists`, waits for a topic
+    // that was just created to appear in the metadata.
+    static PartitionCount wait_for_metadata(rd_kafka_t* admin, const std::string& topic,
+                                            std::chrono::milliseconds timeout, bool until_exists) {
+        const auto deadline = Clock::now() + timeout;
+        PartitionCount count;
+        while (true) {
+            count = topic_partition_count(admin, topic, std::chrono::seconds(5));
+            if (count.partitions || (!count.error && !until_exists) || Clock::now() > deadline) {
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        if (count.error) {
+            throw RunnerStartError("cannot read metadata of '" + topic +
+                                   "': " + count.error->describe());
+        }
+        return count;
+    }
+
+    void create_clients() {
+        Properties producer_props = config.producer;
+        set_owned(producer_props, "transactional.id", config.transactional_id);
+        set_owned(producer_props, "enable.idempotence", "true");
+        set_owned(producer_props, "acks", "all");
+        set_default(producer_props, "transaction.timeout.ms", "10000");
+        set_default(producer_props, "linger.ms", "5");
+        set_default(producer_props, "batch.num.messages", "10000");
+        set_default(producer_props, "compression.codec", "lz4");
+        set_default(producer_props, "queue.buffering.max.messages", "1000000");
+        producer = make_producer(producer_props);
+
+        Properties consumer_props = config.consumer;
+        set_owned(consumer_props, "group.id", config.group_id);
+        set_owned(consumer_props, "enable.auto.commit", "false");
+        set_owned(consumer_props, "enable.auto.offset.store", "false");
+        set_owned(consumer_props, "isolation.level", "read_committed");
+        set_default(consumer_props, "auto.offset.reset", "earliest");
+        // Eager assignment: cooperative-sticky has rebalance bugs in 2.0.2.
+        set_default(consumer_props, "partition.assignment.strategy", "range");
+        ConfPtr conf = make_conf(consumer_props);
+        rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_trampoline);
+        rd_kafka_conf_set_opaque(conf.get(), this);
+        std::array<char, 512> error{};
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size());
+        if (rk == nullptr) {
+            throw RunnerStartError(std::string("cannot create the consumer: ") + error.data());
+        }
+        (void)conf.release();
+        consumer.reset(rk);
+        rd_kafka_poll_set_consumer(consumer.get());
+
+        Properties restore_props;
+        for (const auto& [k, v] : config.consumer) {
+            if (k != "group.id" && k != "partition.assignment.strategy" &&
+                k != "auto.offset.reset" && k != "enable.auto.commit" && k != "group.instance.id" &&
+                k != "session.timeout.ms") {
+                restore_props.emplace_back(k, v);
+            }
+        }
+        set_owned(restore_props, "isolation.level", "read_committed");
+        set_owned(restore_props, "enable.partition.eof", "true");
+        set_owned(restore_props, "enable.auto.commit", "false");
+        set_default(restore_props, "group.id", config.group_id + ".restore");
+        restorer = make_consumer(restore_props);
+    }
+
+    // Retries retriable errors with backoff; false when stopped or fatal.
+    bool init_transactions() {
+        auto backoff = std::chrono::milliseconds(200);
+        while (!stop_now_requested) {
+            auto error =
+                KafkaError::from(rd_kafka_init_transactions(producer.get(), kKafkaTimeoutMs));
+            if (!error) {
+                stats.degraded = false;
+                return true;
+            }
+            if (error->fatal || is_fencing(*error)) {
+                logf(LogLevel::error, "init_transactions failed: " + error->describe());
+                fatal = is_fencing(*error) ? RunOutcome::fenced : RunOutcome::fatal;
+                return false;
+            }
+            stats.degraded = true;
+            logf(LogLevel::warning, "init_transactions failed, retrying: " + error->describe());
+            std::this_thread::sleep_for(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        }
+        return false;
+    }
+
+    void subscribe() {
+        PartitionListPtr topics(
+            rd_kafka_topic_partition_list_new(static_cast<int>(sources.size())));
+        for (const auto& [name, source] : sources) {
+            rd_kafka_topic_partition_list_add(topics.get(), name.c_str(), RD_KAFKA_PARTITION_UA);
+        }
+        const auto err = rd_kafka_subscribe(consumer.get(), topics.get());
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            throw RunnerStartError(std::string("cannot subscribe: ") + rd_kafka_err2str(err));
+        }
+    }
+
+    // ---- state: tasks and restore -----------------------------------------
+
+    std::vector<TaskId> tasks_for(const std::string& topic, std::int32_t partition) const {
+        std::vector<TaskId> out;
+        auto it = sources.find(topic);
+        if (it == sources.end()) {
+            return out;
+        }
+        if (it->second.input) {
+            for (std::size_t k = 0; k < topology.keyspaces.size(); ++k) {
+                if (topology.keyspaces[k].direct) {
+                    out.push_back({k, partition});
+                }
+            }
+        } else {
+            out.push_back({it->second.keyspace, partition});
+        }
+        return out;
+    }
+
+    // Rebuilds a task from its changelog partition, read_committed up to its end.
+    Task restore_task(const TaskId& id, std::uint64_t& records) {
+        const Keyspace& ks = topology.keyspaces[id.keyspace];
+        Task task(config.engine, ks.pipelines);
+        PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(list.get(), ks.changelog_topic.c_str(), id.partition)
+            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(restorer.get(), list.get());
+        int64_t low = 0;
+        int64_t high = 0;
+        rd_kafka_query_watermark_offsets(restorer.get(), ks.changelog_topic.c_str(), id.partition,
+                                         &low, &high, kKafkaTimeoutMs);
+        if (high > low) {
+            while (!stop_now_requested) {
+                MessagePtr msg(rd_kafka_consumer_poll(restorer.get(), 500));
+                if (!msg) {
+                    continue;
+                }
+                if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    break;
+                }
+                if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    logf(LogLevel::warning, "restore of " + ks.changelog_topic + "[" +
+                                                std::to_string(id.partition) +
+                                                "]: " + rd_kafka_message_errstr(msg.get()));
+                    continue;
+                }
+                std::string_view key(static_cast<const char*>(msg->key), msg->key_len);
+                std::optional<std::string_view> value;
+                if (msg->payload != nullptr) {
+                    value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
+                }
+                if (auto error = task.apply_changelog(key, value)) {
+                    logf(LogLevel::warning, "skipped a corrupt changelog record in " +
+                                                ks.changelog_topic + "[" +
+                                                std::to_string(id.partition) + "] at offset " +
+                                                std::to_string(msg->offset) + ": " + *error);
+                }
+                ++records;
+            }
+        }
+        rd_kafka_assign(restorer.get(), nullptr);
+        return task;
+    }
+
+    void restore_tasks(const std::vector<TaskId>& ids) {
+        const auto start = Clock::now();
+        std::uint64_t records = 0;
+        for (const auto& id : ids) {
+            seen_counters.erase(id);
+            tasks.erase(id);
+            tasks.emplace(id, restore_task(id, records));
+        }
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+        stats.restores++;
+        stats.last_restore_ms = ms;
+        stats.last_restore_records = records;
+        logf(LogLevel::info, "restored " + std::to_string(ids.size()) + " tasks from " +
+                                 std::to_string(records) + " changelog records in " +
+                                 std::to_string(ms) + " ms");
+    }
+
+    // ---- rebalance ------------------------------------------------------------
+
+    static void rebalance_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+        auto* self = static_cast<Impl*>(opaque);
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+            self->on_assign(rk, partitions);
+        } else {
+            self->on_revoke(rk, partitions);
+        }
+    }
+
+    void on_assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
+        // Reading the committed offsets first waits for any transaction that
+        // still holds offsets for these partitions (a previous owner's), so
+        // the changelog read next is complete for the offsets we resume from.
+        PartitionListPtr committed(rd_kafka_topic_partition_list_copy(partitions));
+        while (!stop_now_requested) {
+            const auto err = rd_kafka_committed(rk, committed.get(), kKafkaTimeoutMs);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                break;
+            }
+            logf(LogLevel::warning, std::string("reading committed offsets failed, retrying: ") +
+                                        rd_kafka_err2str(err));
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        std::vector<TaskId> ids;
+        for (int i = 0; i < partitions->cnt; ++i) {
+            for (const auto& id :
+                 tasks_for(partitions->elems[i].topic, partitions->elems[i].partition)) {
+                ids.push_back(id);
+            }
+        }
+        restore_tasks(ids);
+        rd_kafka_assign(rk, committed.get());
+        stats.assigned_partitions = static_cast<std::uint64_t>(partitions->cnt);
+        stats.ready = true;
+        logf(LogLevel::info, "assigned " + std::to_string(partitions->cnt) + " partitions, " +
+                                 std::to_string(ids.size()) + " tasks");
+    }
+
+    void on_revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
+        stats.ready = false;
+        if (in_transaction && !fatal) {
+            if (!commit_cycle()) {
+                logf(LogLevel::warning, "the transaction in flight at revocation was aborted");
+            }
+        }
+        if (partitions != nullptr) {
+            for (int i = 0; i < partitions->cnt; ++i) {
+                for (const auto& id :
+                     tasks_for(partitions->elems[i].topic, partitions->elems[i].partition)) {
+                    tasks.erase(id);
+                    seen_counters.erase(id);
+                }
+            }
+        }
+        rd_kafka_assign(rk, nullptr);
+        stats.assigned_partitions = 0;
+    }
+
+    // ---- producing ---------------------------------------------------------
+
+    rd_kafka_topic_t* topic_handle(const std::string& name) {
+        auto it = topic_handles.find(name);
+        if (it == topic_handles.end()) {
+            it = topic_handles
+                     .emplace(name,
+                              TopicPtr(rd_kafka_topic_new(producer.get(), name.c_str(), nullptr)))
+                     .first;
+        }
+        return it->second.get();
+    }
+
+    void ensure_transaction() {
+        if (in_transaction) {
+            return;
+        }
+        if (auto error = KafkaError::from(rd_kafka_begin_transaction(producer.get()))) {
+            // begin_transaction only fails on misuse or a fatal producer.
+            cycle_error = *error;
+            if (error->fatal || is_fencing(*error)) {
+                fatal = is_fencing(*error) ? RunOutcome::fenced : RunOutcome::fatal;
+            }
+            return;
+        }
+        in_transaction = true;
+        cycle_start = Clock::now();
+        cycle_events = 0;
+    }
+
+    // Produces one record in the current transaction. Ownership of `headers`
+    // (may be null) passes to this call. A failure marks the cycle for abort.
+    void send(const std::string& topic, std::int32_t partition, std::string_view key,
+              std::optional<std::string_view> value, rd_kafka_headers_t* headers) {
+        ensure_transaction();
+        if (cycle_error) {
+            if (headers != nullptr) {
+                rd_kafka_headers_destroy(headers);
+            }
+            return;
+        }
+        rd_kafka_topic_t* rkt = topic_handle(topic);
+        while (true) {
+            std::array<rd_kafka_vu_t, 6> vus{};
+            size_t n = 0;
+            vus[n].vtype = RD_KAFKA_VTYPE_RKT;
+            vus[n++].u.rkt = rkt;
+            vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+            vus[n++].u.i32 = partition;
+            vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+            vus[n++].u.i32 = RD_KAFKA_MSG_F_COPY;
+            if (!key.empty()) {
+                vus[n].vtype = RD_KAFKA_VTYPE_KEY;
+                vus[n].u.mem.ptr = const_cast<char*>(key.data());
+                vus[n++].u.mem.size = key.size();
+            }
+            if (value) {
+                vus[n].vtype = RD_KAFKA_VTYPE_VALUE;
+                vus[n].u.mem.ptr = const_cast<char*>(value->data());
+                vus[n++].u.mem.size = value->size();
+            }
+            if (headers != nullptr) {
+                vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+                vus[n++].u.headers = headers;
+            }
+            auto error = KafkaError::from(rd_kafka_produceva(producer.get(), vus.data(), n));
+            if (!error) {
+                return;  // librdkafka owns the headers now
+            }
+            if (error->code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(producer.get(), 10);
+                continue;
+            }
+            if (headers != nullptr) {
+                rd_kafka_headers_destroy(headers);
+            }
+            cycle_error = *error;
+            return;
+        }
+    }
+
+    rd_kafka_headers_t* source_headers(const rd_kafka_message_t* msg) {
+        rd_kafka_headers_t* headers = rd_kafka_headers_new(6);
+        rd_kafka_headers_t* incoming = nullptr;
+        // Records from a repartition topic carry their original coordinates.
+        if (rd_kafka_message_headers(msg, &incoming) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            !header_value(incoming, "etld.source.topic").empty()) {
+            add_header(headers, "etld.source.topic", header_value(incoming, "etld.source.topic"));
+            add_header(headers, "etld.source.partition",
+                       header_value(incoming, "etld.source.partition"));
+            add_header(headers, "etld.source.offset", header_value(incoming, "etld.source.offset"));
+        } else {
+            add_header(headers, "etld.source.topic", rd_kafka_topic_name(msg->rkt));
+            add_header(headers, "etld.source.partition", std::to_string(msg->partition));
+            add_header(headers, "etld.source.offset", std::to_string(msg->offset));
+        }
+        return headers;
+    }
+
+    void dead_letter(const rd_kafka_message_t* msg, const Rejection& rejection) {
+        stats.rejected++;
+        stats.rejected_by_reason[static_cast<std::size_t>(rejection.reason)]++;
+        rd_kafka_headers_t* headers = source_headers(msg);
+        add_header(headers, "etld.reason", name_of(rejection.reason));
+        add_header(headers, "etld.detail", rejection.detail);
+        const std::string_view key(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0);
+        const std::string_view value(static_cast<const char*>(msg->payload),
+                                     msg->payload ? msg->len : 0);
+        send(config.dead_letter_topic, RD_KAFKA_PARTITION_UA, key, value, headers);
+    }
+
+    void drain_output(const rd_kafka_message_t* msg) {
+        for (const Result& result : output.results) {
+            const std::string key = result_key(result);
+            const std::string value = result_json(*config.engine, result);
+            stats.results++;
+            send(config.output_topic, RD_KAFKA_PARTITION_UA, key, value, nullptr);
+        }
+        for (const LateRecord& late : output.late) {
+            const PipelineSpec& pipeline = spec->pipelines[late.pipeline];
+            if (pipeline.late_policy == LatePolicy::drop) {
+                continue;
+            }
+            rd_kafka_headers_t* headers =
+                msg != nullptr ? source_headers(msg) : rd_kafka_headers_new(4);
+            add_header(headers, "etld.reason", "too_late");
+            add_header(headers, "etld.detail", late.reason);
+            add_header(headers, "etld.pipeline", pipeline.name);
+            add_header(headers, "etld.event_time", std::to_string(late.event_time.value));
+            add_header(headers, "etld.watermark", std::to_string(late.watermark.value));
+            send(config.late_topic, RD_KAFKA_PARTITION_UA, pipeline.name, late.raw, headers);
+        }
+        output.clear();
+    }
+
+    // The repartition key: the group-by values, unit-separated.
+    std::string group_key(const Keyspace& ks) const {
+        std::string key;
+        for (std::size_t i = 0; i < ks.key_fields.size(); ++i) {
+            if (i > 0) {
+                key += '\x1f';
+            }
+            const std::size_t f = ks.key_fields[i];
+            switch (spec->schema.fields[f].type) {
+                case FieldType::string:
+                    key += event.string_at(f);
+                    break;
+                case FieldType::int64:
+                    key += std::to_string(event.int_at(f));
+                    break;
+                case FieldType::float64: {
+                    std::array<char, 32> buffer{};
+                    auto r = std::to_chars(buffer.data(), buffer.data() + buffer.size(),
+                                           event.double_at(f));
+                    key.append(buffer.data(), r.ptr);
+                    break;
+                }
+                case FieldType::boolean:
+                    key += event.bool_at(f) ? "true" : "false";
+                    break;
+            }
+        }
+        return key;
+    }
+
+    // ---- processing --------------------------------------------------------
+
+    void process(const rd_kafka_message_t* msg) {
+        auto source = sources.find(rd_kafka_topic_name(msg->rkt));
+        if (source == sources.end()) {
+            return;
+        }
+        ensure_transaction();
+        ++cycle_events;
+        stats.consumed++;
+        const std::string_view raw(static_cast<const char*>(msg->payload),
+                                   msg->payload ? msg->len : 0);
+        decoder.set_processing_time(wall_now());
+        if (auto rejection = decoder.decode(raw, event)) {
+            dead_letter(msg, *rejection);
+            return;
+        }
+        if (source->second.input) {
+            for (std::size_t k = 0; k < topology.keyspaces.size(); ++k) {
+                const Keyspace& ks = topology.keyspaces[k];
+                if (ks.direct) {
+                    run_task({k, msg->partition}, raw, msg);
+                } else {
+                    rd_kafka_headers_t* headers = source_headers(msg);
+                    stats.repartitioned++;
+                    send(ks.repartition_topic, RD_KAFKA_PARTITION_UA, group_key(ks), raw, headers);
+                }
+            }
+        } else {
+            run_task({source->second.keyspace, msg->partition}, raw, msg);
+        }
+    }
+
+    void run_task(const TaskId& id, std::string_view raw, const rd_kafka_message_t* msg) {
+        auto it = tasks.find(id);
+        if (it == tasks.end()) {
+            // Not assigned any more (a revocation is under way): the record
+            // will be processed by the partition's next owner.
+            return;
+        }
+        it->second.process(event, raw, output);
+        drain_output(msg);
+    }
+
+    bool caught_up(const TaskId& id) {
+        const Keyspace& ks = topology.keyspaces[id.keyspace];
+        const std::string& topic = ks.direct ? config.input_topics[0] : ks.repartition_topic;
+        int64_t low = 0;
+        int64_t high = 0;
+        if (rd_kafka_get_watermark_offsets(consumer.get(), topic.c_str(), id.partition, &low,
+                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return false;
+        }
+        PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), id.partition);
+        rd_kafka_position(consumer.get(), list.get());
+        const int64_t position = list->elems[0].offset;
+        // A partition never read from is caught up when it is empty.
+        return position < 0 ? high == low : position >= high;
+    }
+
+    void advance_idle_tasks() {
+        const ProcessingTimeMs now = wall_now();
+        for (auto& [id, task] : tasks) {
+            task.advance_processing_time(now, caught_up(id), output);
+            if (!output.results.empty() || !output.late.empty()) {
+                drain_output(nullptr);
+            }
+        }
+    }
+
+    void sync_counters() {
+        std::uint64_t open = 0;
+        for (auto& [id, task] : tasks) {
+            const TaskCounters now = task.counters();
+            TaskCounters& before = seen_counters[id];
+            stats.duplicates += now.duplicates - before.duplicates;
+            stats.too_late += now.too_late - before.too_late;
+            stats.late_applied += now.late_applied - before.late_applied;
+            before = now;
+            open += now.open_windows + now.open_sessions;
+        }
+        stats.open_windows = open;
+    }
+
+    // ---- the commit cycle ----------------------------------------------------
+
+    // Produces the changelog deltas, sends the consumer's positions and
+    // commits. Returns false when the transaction had to be aborted (state
+    // and positions are then rewound to the last commit) or a fatal error
+    // stopped the runner.
+    bool commit_cycle() {
+        for (auto& [id, task] : tasks) {
+            deltas.clear();
+            task.take_changelog(deltas);
+            const std::string& topic = topology.keyspaces[id.keyspace].changelog_topic;
+            for (const auto& delta : deltas) {
+                std::optional<std::string_view> value;
+                if (delta.value) {
+                    value = std::string_view(*delta.value);
+                }
+                send(topic, id.partition, delta.key, value, nullptr);
+            }
+        }
+        if (!in_transaction) {
+            return true;
+        }
+        if (cycle_error) {
+            return abort_cycle(*cycle_error);
+        }
+        rd_kafka_topic_partition_list_t* raw = nullptr;
+        rd_kafka_assignment(consumer.get(), &raw);
+        PartitionListPtr assignment(raw);
+        rd_kafka_position(consumer.get(), assignment.get());
+        PartitionListPtr offsets(rd_kafka_topic_partition_list_new(assignment->cnt));
+        for (int i = 0; i < assignment->cnt; ++i) {
+            if (assignment->elems[i].offset >= 0) {
+                rd_kafka_topic_partition_list_add(offsets.get(), assignment->elems[i].topic,
+                                                  assignment->elems[i].partition)
+                    ->offset = assignment->elems[i].offset;
+            }
+        }
+        if (offsets->cnt > 0) {
+            GroupMetadataPtr meta(rd_kafka_consumer_group_metadata(consumer.get()));
+            while (true) {
+                auto error = KafkaError::from(rd_kafka_send_offsets_to_transaction(
+                    producer.get(), offsets.get(), meta.get(), kKafkaTimeoutMs));
+                if (!error) {
+                    break;
+                }
+                if (error->retriable && !stop_now_requested) {
+                    stats.degraded = true;
+                    logf(LogLevel::warning,
+                         "send_offsets_to_transaction: " + error->describe() + "; retrying");
+                    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                    continue;
+                }
+                return abort_cycle(*error);
+            }
+        }
+        while (true) {
+            auto error =
+                KafkaError::from(rd_kafka_commit_transaction(producer.get(), kKafkaTimeoutMs));
+            if (!error) {
+                break;
+            }
+            if (error->retriable && !stop_now_requested) {
+                // The outcome is unknown: only the same call may follow.
+                stats.degraded = true;
+                logf(LogLevel::warning, "commit_transaction: " + error->describe() + "; retrying");
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                continue;
+            }
+            return abort_cycle(*error);
+        }
+        in_transaction = false;
+        stats.transactions_committed++;
+        stats.degraded = false;
+        sync_counters();
+        return true;
+    }
+
+    bool abort_cycle(const KafkaError& cause) {
+        cycle_error.reset();
+        if (cause.fatal || is_fencing(cause)) {
+            fatal = is_fencing(cause) ? RunOutcome::fenced : RunOutcome::fatal;
+            logf(LogLevel::error,
+                 (is_fencing(cause)
+                      ? std::string("fenced: another instance uses transactional.id '") +
+                            config.transactional_id + "'; stopping without committing: "
+                      : std::string("fatal Kafka error; stopping: ")) +
+                     cause.describe());
+            in_transaction = false;
+            return false;
+        }
+        stats.degraded = true;
+        logf(LogLevel::warning, "aborting the transaction: " + cause.describe());
+        while (true) {
+            auto error =
+                KafkaError::from(rd_kafka_abort_transaction(producer.get(), kKafkaTimeoutMs));
+            if (!error) {
+                break;
+            }
+            if (error->retriable && !stop_now_requested) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                continue;
+            }
+            fatal = is_fencing(*error) ? RunOutcome::fenced : RunOutcome::fatal;
+            logf(LogLevel::error, "abort_transaction failed: " + error->describe());
+            in_transaction = false;
+            return false;
+        }
+        in_transaction = false;
+        stats.transactions_aborted++;
+        rewind();
+        return false;
+    }
+
+    // After an abort: back to the last committed offsets and the state that
+    // matches them.
+    void rewind() {
+        rd_kafka_topic_partition_list_t* raw = nullptr;
+        rd_kafka_assignment(consumer.get(), &raw);
+        PartitionListPtr assignment(raw);
+        if (assignment->cnt == 0) {
+            return;
+        }
+        while (!stop_now_requested) {
+            const auto err = rd_kafka_committed(consumer.get(), assignment.get(), kKafkaTimeoutMs);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                break;
+            }
+            logf(LogLevel::warning, std::string("reading committed offsets failed, retrying: ") +
+                                        rd_kafka_err2str(err));
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        for (int i = 0; i < assignment->cnt; ++i) {
+            if (assignment->elems[i].offset < 0) {
+                assignment->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+            }
+        }
+        if (auto error = KafkaError::from(
+                rd_kafka_seek_partitions(consumer.get(), assignment.get(), kKafkaTimeoutMs))) {
+            logf(LogLevel::warning, "seek after abort: " + error->describe());
+        }
+        std::vector<TaskId> ids;
+        for (const auto& [id, task] : tasks) {
+            ids.push_back(id);
+        }
+        restore_tasks(ids);
+    }
+
+    // ---- main loop ---------------------------------------------------------------
+
+    RunOutcome run() {
+        ensure_topics();
+        create_clients();
+        if (!init_transactions()) {
+            return fatal.value_or(RunOutcome::stopped);
+        }
+        subscribe();
+        logf(LogLevel::info, "running: " + std::to_string(topology.keyspaces.size()) +
+                                 " keyspaces, commit interval " +
+                                 std::to_string(config.commit_interval.count()) + " ms");
+        auto last_tick = Clock::now();
+        while (!stop_requested && !stop_now_requested && !fatal) {
+            const auto now = Clock::now();
+            const auto until_tick = config.commit_interval - (now - last_tick);
+            const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(until_tick).count(), 0, 100));
+            MessagePtr msg(rd_kafka_consumer_poll(consumer.get(), timeout_ms));
+            if (fatal) {
+                break;
+            }
+            if (msg) {
+                if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    process(msg.get());
+                } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    logf(LogLevel::warning,
+                         std::string("consumer: ") + rd_kafka_message_errstr(msg.get()));
+                }
+            }
+            rd_kafka_poll(producer.get(), 0);
+            const bool batch_full = cycle_events >= config.max_batch_events;
+            if (Clock::now() - last_tick >= config.commit_interval || batch_full) {
+                last_tick = Clock::now();
+                advance_idle_tasks();
+                commit_cycle();
+            }
+        }
+        if (fatal) {
+            return *fatal;
+        }
+        if (stop_now_requested) {
+            if (in_transaction) {
+                (void)rd_kafka_abort_transaction(producer.get(), 5000);
+                in_transaction = false;
+            }
+        } else if (in_transaction) {
+            commit_cycle();
+        }
+        rd_kafka_consumer_close(consumer.get());
+        if (fatal) {
+            return *fatal;
+        }
+        logf(LogLevel::info, "stopped");
+        return RunOutcome::stopped;
+    }
+};
+
+Runner::Runner(RunnerConfig config, LogFn log)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(log))) {}
+
+Runner::~Runner() = default;
+
+RunOutcome Runner::run() {
+    return impl_->run();
+}
+
+void Runner::stop() {
+    impl_->stop_requested = true;
+}
+
+void Runner::stop_now() {
+    impl_->stop_now_requested = true;
+}
+
+const RunnerStats& Runner::stats() const {
+    return impl_->stats;
+}
+
+const Topology& Runner::topology() const {
+    return impl_->topology;
+}
+
+}  // namespace etld::pipeline::kafka

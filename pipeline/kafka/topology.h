@@ -1,0 +1,46 @@
+// How the engine's pipelines map onto Kafka: which pipelines share a task
+// (a keyspace: the same group-by fields), whether a keyspace can be processed
+// straight from the input partitions or must go through a repartition topic,
+// and the names of the internal topics.
+//
+// Every event of one group-by key must be processed by one task, and every
+// copy of one event must meet in one task for dedup to drop it. Both hold
+// when the input is keyed by exactly the keyspace's group-by field (then the
+// keyspace is "direct"); otherwise events are re-keyed through the
+// keyspace's repartition topic, inside the same transaction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "etld/pipeline/spec.h"
+
+namespace etld::pipeline::kafka {
+
+struct Keyspace {
+    std::string id;                     // "user_id", "user_id.product", "global"
+    std::vector<std::string> group_by;  // empty: one constant key
+    std::vector<std::uint32_t> pipelines;
+    std::vector<std::size_t> key_fields;  // schema field indices of group_by
+    bool direct = false;
+    std::string repartition_topic;  // empty when direct
+    std::string changelog_topic;
+};
+
+struct Topology {
+    std::vector<Keyspace> keyspaces;
+};
+
+// `partitioned_by`: the schema field producers key the input by ("" = not
+// keyed). A keyspace is direct only with a single input topic keyed by its
+// single group-by field.
+Topology plan_topology(const EngineSpec& spec, const std::vector<std::string>& input_topics,
+                       const std::string& partitioned_by, const std::string& internal_prefix,
+                       const std::string& group_id);
+
+// A string made safe for a Kafka topic name: characters outside
+// [A-Za-z0-9._-] become '_'.
+std::string topic_safe(const std::string& text);
+
+}  // namespace etld::pipeline::kafka
