@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "conf/duration.h"
+#include "conf/load_internal.h"
 #include "conf/rules_internal.h"
 #include "conf/toml_reader_internal.h"
 
@@ -20,6 +21,8 @@ namespace {
 using namespace std::chrono_literals;
 using detail::Choice;
 using detail::Diagnostics;
+using detail::quoted;
+using detail::single_quoted;
 using detail::SourceText;
 using detail::TableReader;
 using detail::to_pos;
@@ -43,96 +46,13 @@ constexpr std::array<Choice<FieldType>, 4> kFieldTypes{{
     {"double", FieldType::float64},
     {"bool", FieldType::boolean},
 }};
-constexpr std::array<Choice<WindowType>, 3> kWindowTypes{{
-    {"tumbling", WindowType::tumbling},
-    {"sliding", WindowType::sliding},
-    {"session", WindowType::session},
-}};
-constexpr std::array<Choice<Emit>, 2> kEmits{{{"final", Emit::final}, {"early", Emit::early}}};
-constexpr std::array<Choice<LatePolicy>, 2> kLatePolicies{{
-    {"topic", LatePolicy::topic},
-    {"drop", LatePolicy::drop},
-}};
-constexpr std::array<Choice<AggregateFn>, 8> kAggregateFns{{
-    {"count", AggregateFn::count},
-    {"sum", AggregateFn::sum},
-    {"avg", AggregateFn::avg},
-    {"min", AggregateFn::min},
-    {"max", AggregateFn::max},
-    {"count_distinct", AggregateFn::count_distinct},
-    {"ratio", AggregateFn::ratio},
-    {"top_k", AggregateFn::top_k},
-}};
 
-constexpr Duration kMaxWindow = std::chrono::days{30};
-// Each event of a sliding window updates size/slide windows; beyond this the cost per event is
-// more likely a typo than a plan.
-constexpr std::int64_t kMaxWindowsPerEvent = 1000;
 // Internal topics are named "<internal_prefix>-<group_id>-<suffix>"; this leaves room for the
 // suffix within Kafka's 249 characters.
 constexpr std::size_t kMaxInternalStem = 150;
 
-std::string quoted(std::string_view s) {
-    std::string out = "\"";
-    out.append(s);
-    out.push_back('"');
-    return out;
-}
-
-std::string single_quoted(std::string_view s) {
-    std::string out = "'";
-    out.append(s);
-    out.push_back('\'');
-    return out;
-}
-
 bool is_absolute_path(std::string_view s) {
     return !s.empty() && s.front() == '/';
-}
-
-// The keys an aggregate function takes besides name and fn.
-struct FnKeys {
-    bool expr = false;
-    bool where = false;
-    bool field = false;
-    bool k = false;
-    bool ratio = false;
-};
-
-FnKeys keys_of(AggregateFn fn) {
-    switch (fn) {
-        case AggregateFn::count:
-            return FnKeys{.where = true};
-        case AggregateFn::sum:
-        case AggregateFn::avg:
-        case AggregateFn::min:
-        case AggregateFn::max:
-            return FnKeys{.expr = true, .where = true};
-        case AggregateFn::count_distinct:
-            return FnKeys{.where = true, .field = true};
-        case AggregateFn::top_k:
-            return FnKeys{.where = true, .field = true, .k = true};
-        case AggregateFn::ratio:
-            return FnKeys{.ratio = true};
-    }
-    return FnKeys{};
-}
-
-// Why a key does not belong to an aggregate with another fn: completes "not allowed for fn X; ".
-std::string_view key_usage(std::string_view key) {
-    if (key == "expr") {
-        return "expr is only for sum, avg, min and max";
-    }
-    if (key == "where") {
-        return "filter the ratio's numerator and denominator instead";
-    }
-    if (key == "field") {
-        return "field is only for count_distinct and top_k";
-    }
-    if (key == "k") {
-        return "k is only for top_k";
-    }
-    return "numerator and denominator are only for ratio";
 }
 
 class Loader {
@@ -152,7 +72,7 @@ class Loader {
         read_topics(root);
         read_storage(root);
         read_http(root);
-        read_pipelines(root);
+        config_.pipelines = detail::read_pipelines(root, fields_);
         root.report_unknown_keys();
         check_across_tables();
         if (!diag_.empty()) {
@@ -439,7 +359,7 @@ class Loader {
                        std::pair(b.first.line, b.first.column);
             });
             for (const auto& [at, name] : order) {
-                declared_fields_.emplace_back(name);
+                fields_.add(name);
                 if (const auto problem = detail::field_name_problem(name)) {
                     fields->error(at, "schema.fields: " + quoted(name) +
                                           " is not a valid field name: " + *problem);
@@ -453,21 +373,6 @@ class Loader {
             }
         }
         t->report_unknown_keys();
-    }
-
-    bool is_declared_field(std::string_view name) const {
-        return std::find(declared_fields_.begin(), declared_fields_.end(), name) !=
-               declared_fields_.end();
-    }
-
-    // "'x' is not a field of [schema.fields]; did you mean 'y'?"
-    std::string not_a_field(std::string_view name) const {
-        std::string message = single_quoted(name) + " is not a field of [schema.fields]";
-        const std::vector<std::string_view> names(declared_fields_.begin(), declared_fields_.end());
-        if (const auto guess = detail::closest_match(name, names)) {
-            message += "; did you mean " + single_quoted(*guess) + "?";
-        }
-        return message;
     }
 
     void read_input(const TableReader& root) {
@@ -502,9 +407,9 @@ class Loader {
             }
         }
         if (const auto v = t->string("partitioned_by")) {
-            if (!v->value.empty() && !is_declared_field(v->value)) {
+            if (!v->value.empty() && !fields_.contains(v->value)) {
                 t->string_error("partitioned_by", *v,
-                                not_a_field(v->value) +
+                                fields_.not_a_field(v->value) +
                                     " (use \"\" when the input is not "
                                     "keyed by a field)");
             } else {
@@ -640,392 +545,6 @@ class Loader {
         t->report_unknown_keys();
     }
 
-    // An array of tables under `key`; nothing (and an error) when it is something else.
-    const toml::array* table_array(const TableReader& parent, std::string_view key,
-                                   std::string_view header) {
-        const toml::node* n = parent.node(key);
-        if (n == nullptr) {
-            return nullptr;
-        }
-        const toml::array* a = n->as_array();
-        if (a == nullptr) {
-            parent.value_error(key, "expected an array of tables (" + std::string(header) +
-                                        "), got " + std::string(type_name(*n)));
-            return nullptr;
-        }
-        return a;
-    }
-
-    void read_pipelines(const TableReader& root) {
-        if (!root.has("pipeline")) {
-            root.error(root.header(),
-                       "missing required [[pipeline]]: declare at least one pipeline");
-            return;
-        }
-        const toml::array* pipelines = table_array(root, "pipeline", "[[pipeline]]");
-        if (pipelines == nullptr) {
-            return;
-        }
-        if (pipelines->empty()) {
-            root.value_error("pipeline", "declare at least one pipeline");
-            return;
-        }
-        std::map<std::string, SourcePos, std::less<>> names;
-        for (const toml::node& element : *pipelines) {
-            const toml::table* table = element.as_table();
-            if (table == nullptr) {
-                diag_.error(to_pos(element.source().begin),
-                            "pipeline: expected a table, got " + std::string(type_name(element)));
-                continue;
-            }
-            const TableReader t(diag_, source_, *table, "pipeline", "[[pipeline]]",
-                                {"name", "window", "group_by", "emit", "allowed_lateness",
-                                 "late_policy", "aggregate"});
-            config_.pipelines.push_back(read_pipeline(t, names));
-        }
-    }
-
-    PipelineConfig read_pipeline(const TableReader& t,
-                                 std::map<std::string, SourcePos, std::less<>>& names) {
-        PipelineConfig p;
-        p.entry.pos = t.header();
-        t.require("name");
-        if (const auto v = t.text("name")) {
-            std::optional<std::string> problem = detail::name_problem(v->value);
-            if (!problem && (v->value.starts_with("sqlite_") || v->value.starts_with("etld_"))) {
-                problem =
-                    "names starting with \"sqlite_\" or \"etld_\" are reserved for the "
-                    "result database";
-            }
-            if (problem) {
-                t.string_error("name", *v,
-                               quoted(v->value) + " is not a valid pipeline name: " + *problem);
-            } else if (const auto first = names.find(v->value); first != names.end()) {
-                t.string_error("name", *v,
-                               "duplicate pipeline name " + single_quoted(v->value) +
-                                   " (first defined at line " + std::to_string(first->second.line) +
-                                   ")");
-            } else {
-                names.emplace(v->value, v->pos);
-            }
-            p.name = *v;
-        }
-        if (t.require("window")) {
-            p.window = read_window(t);
-        }
-        if (const auto group_by = t.string_array("group_by")) {
-            for (const Located<std::string>& field : *group_by) {
-                if (!is_declared_field(field.value)) {
-                    t.string_error("group_by", field, not_a_field(field.value));
-                } else if (std::find(p.group_by.begin(), p.group_by.end(), field) !=
-                           p.group_by.end()) {
-                    t.string_error("group_by", field, quoted(field.value) + " is listed twice");
-                }
-                p.group_by.push_back(field);
-            }
-        }
-        if (const auto v = t.choice<Emit>("emit", kEmits)) {
-            p.emit = *v;
-        }
-        if (const auto v = t.duration("allowed_lateness", 0ms, std::chrono::days{7})) {
-            p.allowed_lateness = *v;
-        }
-        if (const auto v = t.choice<LatePolicy>("late_policy", kLatePolicies)) {
-            p.late_policy = *v;
-        }
-        read_aggregates(t, p);
-        t.report_unknown_keys();
-        return p;
-    }
-
-    WindowConfig read_window(const TableReader& pipeline) {
-        WindowConfig w;
-        const auto t =
-            pipeline.table("window", "[pipeline.window]", {"type", "size", "slide", "gap"});
-        if (!t) {
-            return w;
-        }
-        t->require("type");
-        const auto type = t->choice<WindowType>("type", kWindowTypes);
-        const auto size = t->duration("size", 1ms, kMaxWindow);
-        const auto slide = t->duration("slide", 1ms, kMaxWindow);
-        const auto gap = t->duration("gap", 1ms, kMaxWindow);
-        t->report_unknown_keys();
-        if (!type) {
-            return w;
-        }
-        w.type = *type;
-        const auto not_allowed = [&](std::string_view key, std::string_view takes) {
-            if (t->has(key)) {
-                t->error(t->key_pos(key), t->key_path(key) + ": not allowed for a " +
-                                              std::string(to_string(*type)) + " window (" +
-                                              std::string(takes) + ")");
-            }
-        };
-        switch (*type) {
-            case WindowType::tumbling:
-                t->require("size", " (a tumbling window needs size)");
-                not_allowed("slide", "it takes size only");
-                not_allowed("gap", "it takes size only");
-                w.size = size.value_or(Duration{0});
-                break;
-            case WindowType::sliding:
-                t->require("size", " (a sliding window needs size and slide)");
-                t->require("slide", " (a sliding window needs size and slide)");
-                not_allowed("gap", "it takes size and slide");
-                if (size && slide) {
-                    if (size->count() % slide->count() != 0) {
-                        t->value_error("size", format_duration(*size) +
-                                                   " is not a multiple of slide " +
-                                                   format_duration(*slide));
-                    } else if (size->count() / slide->count() > kMaxWindowsPerEvent) {
-                        t->value_error("slide",
-                                       "a " + format_duration(*size) + " window sliding by " +
-                                           format_duration(*slide) + " puts each event in " +
-                                           std::to_string(size->count() / slide->count()) +
-                                           " windows; at most " +
-                                           std::to_string(kMaxWindowsPerEvent) + " are allowed");
-                    }
-                }
-                w.size = size.value_or(Duration{0});
-                w.slide = slide.value_or(Duration{0});
-                break;
-            case WindowType::session:
-                t->require("gap", " (a session window needs gap)");
-                not_allowed("size", "it takes gap only");
-                not_allowed("slide", "it takes gap only");
-                w.gap = gap.value_or(Duration{0});
-                break;
-        }
-        return w;
-    }
-
-    void read_aggregates(const TableReader& pipeline, PipelineConfig& p) {
-        const std::string pipeline_name =
-            p.name.value.empty() ? std::string("(unnamed)") : p.name.value;
-        if (!pipeline.has("aggregate")) {
-            pipeline.error(pipeline.header(),
-                           "pipeline " + single_quoted(pipeline_name) +
-                               " has no [[pipeline.aggregate]]; declare at least one");
-            return;
-        }
-        const toml::array* aggregates =
-            table_array(pipeline, "aggregate", "[[pipeline.aggregate]]");
-        if (aggregates == nullptr) {
-            return;
-        }
-        if (aggregates->empty()) {
-            pipeline.value_error("aggregate", "declare at least one aggregate");
-            return;
-        }
-        std::map<std::string, SourcePos, std::less<>> names;
-        for (const toml::node& element : *aggregates) {
-            const toml::table* table = element.as_table();
-            if (table == nullptr) {
-                diag_.error(
-                    to_pos(element.source().begin),
-                    "pipeline.aggregate: expected a table, got " + std::string(type_name(element)));
-                continue;
-            }
-            const TableReader t(
-                diag_, source_, *table, "pipeline.aggregate", "[[pipeline.aggregate]]",
-                {"name", "fn", "expr", "where", "field", "k", "numerator", "denominator"});
-            p.aggregates.push_back(read_aggregate(t, p, names));
-        }
-        check_ratios(p);
-    }
-
-    AggregateConfig read_aggregate(const TableReader& t, const PipelineConfig& p,
-                                   std::map<std::string, SourcePos, std::less<>>& names) {
-        AggregateConfig a;
-        a.entry.pos = t.header();
-        t.require("name");
-        if (const auto v = t.text("name")) {
-            if (const auto problem = detail::name_problem(v->value)) {
-                t.string_error("name", *v,
-                               quoted(v->value) + " is not a valid aggregate name: " + *problem);
-            } else if (const auto first = names.find(v->value); first != names.end()) {
-                t.string_error("name", *v,
-                               "duplicate aggregate name " + single_quoted(v->value) +
-                                   " in pipeline " + single_quoted(p.name.value) +
-                                   " (first defined at line " + std::to_string(first->second.line) +
-                                   ")");
-            } else if (std::find(p.group_by.begin(), p.group_by.end(), *v) != p.group_by.end()) {
-                t.string_error("name", *v,
-                               single_quoted(v->value) +
-                                   " is also a group_by field of the pipeline; both would be "
-                                   "columns of its result table");
-            } else {
-                names.emplace(v->value, v->pos);
-            }
-            a.name = *v;
-        }
-        t.require("fn");
-        const auto fn = t.choice<AggregateFn>("fn", kAggregateFns);
-        if (fn) {
-            a.fn = *fn;
-            const FnKeys takes = keys_of(*fn);
-            const std::string fn_name = quoted(to_string(*fn));
-            const auto check = [&](std::string_view key, bool allowed) {
-                if (t.has(key) && !allowed) {
-                    t.error(t.key_pos(key), t.key_path(key) + ": not allowed for fn " + fn_name +
-                                                "; " + std::string(key_usage(key)));
-                }
-            };
-            check("expr", takes.expr);
-            check("where", takes.where);
-            check("field", takes.field);
-            check("k", takes.k);
-            check("numerator", takes.ratio);
-            check("denominator", takes.ratio);
-            const std::string why = " (fn " + fn_name + " needs it)";
-            if (takes.expr) {
-                t.require("expr", why);
-            }
-            if (takes.field) {
-                t.require("field", why);
-            }
-            if (takes.k) {
-                t.require("k", why);
-            }
-            if (takes.ratio) {
-                t.require("numerator", why);
-                t.require("denominator", why);
-            }
-        }
-        if (const auto v = t.text("expr")) {
-            a.expr = *v;
-        }
-        if (const auto v = t.text("where")) {
-            a.where = *v;
-        }
-        if (const auto v = t.text("field")) {
-            if (!is_declared_field(v->value)) {
-                t.string_error("field", *v, not_a_field(v->value));
-            }
-            a.field = *v;
-        }
-        if (const auto v = t.integer("k", 1, 1000)) {
-            a.k = *v;
-        }
-        if (const auto v = t.text("numerator")) {
-            a.numerator = *v;
-        }
-        if (const auto v = t.text("denominator")) {
-            a.denominator = *v;
-        }
-        // Values of keys the fn does not take were reported above; keep the model tidy.
-        if (fn) {
-            const FnKeys takes = keys_of(*fn);
-            if (!takes.expr) {
-                a.expr = {};
-            }
-            if (!takes.where) {
-                a.where = {};
-            }
-            if (!takes.field) {
-                a.field = {};
-            }
-            if (!takes.k) {
-                a.k = 0;
-            }
-            if (!takes.ratio) {
-                a.numerator = {};
-                a.denominator = {};
-            }
-        }
-        t.report_unknown_keys();
-        return a;
-    }
-
-    // Ratios name other aggregates of the same pipeline: those must exist, be numeric, and not
-    // lead back to the ratio itself.
-    void check_ratios(const PipelineConfig& p) {
-        const auto index_of = [&](std::string_view name) -> std::optional<std::size_t> {
-            for (std::size_t i = 0; i < p.aggregates.size(); ++i) {
-                if (p.aggregates[i].name.value == name) {
-                    return i;
-                }
-            }
-            return std::nullopt;
-        };
-        std::vector<std::string_view> all_names;
-        for (const AggregateConfig& a : p.aggregates) {
-            all_names.push_back(a.name.value);
-        }
-        // edges[i]: ratios that ratio i refers to (only those can form a cycle).
-        std::vector<std::vector<std::size_t>> edges(p.aggregates.size());
-        for (std::size_t i = 0; i < p.aggregates.size(); ++i) {
-            const AggregateConfig& a = p.aggregates[i];
-            if (a.fn != AggregateFn::ratio) {
-                continue;
-            }
-            for (const auto* ref : {&a.numerator, &a.denominator}) {
-                const std::string key = ref == &a.numerator ? "pipeline.aggregate.numerator"
-                                                            : "pipeline.aggregate.denominator";
-                if (ref->value.empty()) {
-                    continue;
-                }
-                if (ref->value == a.name.value) {
-                    diag_.error(ref->pos, key + ": a ratio cannot refer to itself");
-                    continue;
-                }
-                const auto target = index_of(ref->value);
-                if (!target) {
-                    std::string message = key + ": no aggregate named " +
-                                          single_quoted(ref->value) + " in pipeline " +
-                                          single_quoted(p.name.value);
-                    if (const auto guess = detail::closest_match(ref->value, all_names)) {
-                        message += "; did you mean " + single_quoted(*guess) + "?";
-                    }
-                    diag_.error(ref->pos, std::move(message));
-                    continue;
-                }
-                const AggregateFn target_fn = p.aggregates[*target].fn;
-                if (target_fn == AggregateFn::top_k) {
-                    diag_.error(ref->pos, key + ": " + single_quoted(ref->value) +
-                                              " is a top_k aggregate; a ratio needs a numeric "
-                                              "one");
-                    continue;
-                }
-                if (target_fn == AggregateFn::ratio) {
-                    edges[i].push_back(*target);
-                }
-            }
-        }
-        // Depth-first search; a grey node reached again closes a cycle.
-        enum class Mark { white, grey, black };
-        std::vector<Mark> mark(p.aggregates.size(), Mark::white);
-        std::vector<std::size_t> stack;
-        const auto visit = [&](const auto& self, std::size_t node) -> void {
-            mark[node] = Mark::grey;
-            stack.push_back(node);
-            for (const std::size_t next : edges[node]) {
-                if (mark[next] == Mark::grey) {
-                    const auto from = std::find(stack.begin(), stack.end(), next);
-                    std::string path;
-                    for (auto it = from; it != stack.end(); ++it) {
-                        path += p.aggregates[*it].name.value + " -> ";
-                    }
-                    path += p.aggregates[next].name.value;
-                    diag_.error(p.aggregates[next].entry.pos,
-                                "pipeline.aggregate: ratio " +
-                                    single_quoted(p.aggregates[next].name.value) +
-                                    " depends on itself: " + path);
-                } else if (mark[next] == Mark::white) {
-                    self(self, next);
-                }
-            }
-            stack.pop_back();
-            mark[node] = Mark::black;
-        };
-        for (std::size_t i = 0; i < p.aggregates.size(); ++i) {
-            if (mark[i] == Mark::white) {
-                visit(visit, i);
-            }
-        }
-    }
-
     void check_across_tables() {
         // Writing results into an input topic would feed etld its own output.
         for (const auto& [key, topic] : output_topics_) {
@@ -1075,7 +594,7 @@ class Loader {
     SourceText source_;
     Config config_;
     // Remembered for the rules that span tables.
-    std::vector<std::string> declared_fields_;
+    detail::FieldNames fields_;
     std::vector<Located<std::string>> input_topics_;
     std::vector<std::pair<std::string, Located<std::string>>> output_topics_;
     Located<std::string> internal_prefix_;
@@ -1087,6 +606,23 @@ class Loader {
 };
 
 }  // namespace
+
+namespace detail {
+
+bool FieldNames::contains(std::string_view name) const {
+    return std::find(names_.begin(), names_.end(), name) != names_.end();
+}
+
+std::string FieldNames::not_a_field(std::string_view name) const {
+    std::string message = single_quoted(name) + " is not a field of [schema.fields]";
+    const std::vector<std::string_view> names(names_.begin(), names_.end());
+    if (const auto guess = closest_match(name, names)) {
+        message += "; did you mean " + single_quoted(*guess) + "?";
+    }
+    return message;
+}
+
+}  // namespace detail
 
 std::string format_error(const ConfigError& error) {
     if (error.line == 0) {

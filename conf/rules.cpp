@@ -23,6 +23,20 @@ bool is_alpha(char c) {
 
 }  // namespace
 
+std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    out.append(s);
+    out.push_back('"');
+    return out;
+}
+
+std::string single_quoted(std::string_view s) {
+    std::string out = "'";
+    out.append(s);
+    out.push_back('\'');
+    return out;
+}
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
     // Three rolling rows of the classic dynamic program; the one two rows up is needed for
     // transpositions ("comit" vs "cmoit").

@@ -10,6 +10,10 @@
 
 namespace etld::conf::detail {
 
+/// `s` in double quotes / single quotes, for messages.
+std::string quoted(std::string_view s);
+std::string single_quoted(std::string_view s);
+
 /// Optimal-string-alignment distance: insertions, deletions, substitutions and transpositions
 /// of adjacent characters each cost 1.
 std::size_t edit_distance(std::string_view a, std::string_view b);

@@ -8,13 +8,6 @@
 namespace etld::conf::detail {
 namespace {
 
-std::string quoted(std::string_view s) {
-    std::string out = "\"";
-    out.append(s);
-    out.push_back('"');
-    return out;
-}
-
 bool is_blank(std::string_view s) {
     return std::all_of(s.begin(), s.end(),
                        [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });

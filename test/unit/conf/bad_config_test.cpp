@@ -138,6 +138,23 @@ BOOST_AUTO_TEST_CASE(a_toml_syntax_error_is_reported_alone_at_its_position) {
     BOOST_TEST(r.errors()[0].file == "t.toml");
 }
 
+BOOST_AUTO_TEST_CASE(a_long_chain_of_ratios_closing_into_a_cycle_is_reported_once) {
+    // r0 = r1 / events, r1 = r2 / events, ..., and the last one back to r0.
+    constexpr int kChain = 3000;
+    std::string text = std::string(test::kMinimal);
+    for (int i = 0; i < kChain; ++i) {
+        text += "\n[[pipeline.aggregate]]\nname = \"r" + std::to_string(i) +
+                "\"\nfn = \"ratio\"\nnumerator = \"r" + std::to_string((i + 1) % kChain) +
+                "\"\ndenominator = \"events\"\n";
+    }
+    const LoadResult r = load_config_string(text, "t.toml");
+    BOOST_REQUIRE(r.errors().size() == 1U);
+    BOOST_TEST(r.errors()[0].line == 17U);
+    BOOST_TEST(r.errors()[0].message.starts_with(
+        "pipeline.aggregate: ratio 'r0' depends on itself: r0 -> r1 -> r2 -> "));
+    BOOST_TEST(r.errors()[0].message.ends_with(" -> r2999 -> r0"));
+}
+
 BOOST_AUTO_TEST_CASE(arbitrary_bytes_are_rejected_without_crashing) {
     const std::string inputs[] = {std::string("\0\0\0", 3),
                                   "\xff\xfe[kafka]",
