@@ -154,7 +154,8 @@ std::optional<Rejection> Decoder::decode(std::string_view record, Event& out) {
                       "expected a JSON object, got " + std::string(json_type_name(root.type())));
     }
     std::fill(im.seen.begin(), im.seen.end(), false);
-    for (auto kv : root.get_object().value_unsafe()) {
+    const simdjson::dom::object object = root.get_object().value_unsafe();
+    for (auto kv : object) {
         const int slot = im.slot_of(kv.key);
         if (slot < 0) {
             continue;

@@ -99,23 +99,26 @@ std::string DedupSet::segment_key(std::uint64_t segment) {
 }
 
 void DedupSet::take_changelog(std::int64_t cutoff, std::vector<StateDelta>& out) {
-    if (!pending_.empty()) {
+    std::int64_t max_time = std::numeric_limits<std::int64_t>::min();
+    for (const Entry& e : pending_) {
+        max_time = std::max(max_time, e.time);
+    }
+    // A segment whose ids have all expired already is not worth writing.
+    if (!pending_.empty() && max_time >= cutoff) {
         std::string v;
         Writer w(v);
         w.u8(kSegmentVersion);
         w.u32(static_cast<std::uint32_t>(pending_.size()));
-        std::int64_t max_time = std::numeric_limits<std::int64_t>::min();
         for (const Entry& e : pending_) {
             w.u64(e.id.lo);
             w.u64(e.id.hi);
             w.i64(e.time);
-            max_time = std::max(max_time, e.time);
         }
         out.push_back(StateDelta{segment_key(next_segment_), std::move(v)});
         segments_.push_back(Segment{next_segment_, max_time});
         ++next_segment_;
-        pending_.clear();
     }
+    pending_.clear();
     for (auto it = segments_.begin(); it != segments_.end();) {
         if (it->max_time < cutoff) {
             out.push_back(StateDelta{segment_key(it->number), std::nullopt});
