@@ -81,8 +81,8 @@ inline AggregateSpec sum_agg(std::string name, std::string expr, std::string whe
     return a;
 }
 
-inline PipelineSpec tumbling(std::string name, std::int64_t size, std::int64_t lateness = 0,
-                             EmitMode emit = EmitMode::final) {
+inline PipelineSpec tumbling_pipeline(std::string name, std::int64_t size,
+                                      std::int64_t lateness = 0, EmitMode emit = EmitMode::final) {
     PipelineSpec p;
     p.name = std::move(name);
     p.window.type = WindowType::tumbling;
@@ -93,8 +93,8 @@ inline PipelineSpec tumbling(std::string name, std::int64_t size, std::int64_t l
     return p;
 }
 
-inline PipelineSpec session(std::string name, std::int64_t gap, std::int64_t lateness = 0,
-                            EmitMode emit = EmitMode::final) {
+inline PipelineSpec session_pipeline(std::string name, std::int64_t gap, std::int64_t lateness = 0,
+                                     EmitMode emit = EmitMode::final) {
     PipelineSpec p;
     p.name = std::move(name);
     p.window.type = WindowType::session;
