@@ -102,6 +102,7 @@ struct Runner::Impl {
 
     std::map<TaskId, Task> tasks;
     std::map<TaskId, TaskCounters> seen_counters;
+    std::set<std::pair<std::string, std::int32_t>> at_end;  // source partitions fully read
 
     bool in_transaction = false;
     Clock::time_point cycle_start{};
@@ -270,6 +271,8 @@ struct Runner::Impl {
         set_owned(consumer_props, "enable.auto.commit", "false");
         set_owned(consumer_props, "enable.auto.offset.store", "false");
         set_owned(consumer_props, "isolation.level", "read_committed");
+        // End-of-partition events tell an idle task that its input is caught up.
+        set_owned(consumer_props, "enable.partition.eof", "true");
         set_default(consumer_props, "auto.offset.reset", "earliest");
         // Eager assignment: cooperative-sticky has rebalance bugs in 2.0.2.
         set_default(consumer_props, "partition.assignment.strategy", "range");
@@ -355,58 +358,79 @@ struct Runner::Impl {
         return out;
     }
 
-    // Rebuilds a task from its changelog partition, read_committed up to its end.
-    Task restore_task(const TaskId& id, std::uint64_t& records) {
-        const Keyspace& ks = topology.keyspaces[id.keyspace];
-        Task task(config.engine, ks.pipelines);
-        PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-        rd_kafka_topic_partition_list_add(list.get(), ks.changelog_topic.c_str(), id.partition)
-            ->offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_assign(restorer.get(), list.get());
-        int64_t low = 0;
-        int64_t high = 0;
-        rd_kafka_query_watermark_offsets(restorer.get(), ks.changelog_topic.c_str(), id.partition,
-                                         &low, &high, kKafkaTimeoutMs);
-        if (high > low) {
+    // Rebuilds tasks from their changelog partitions, read_committed up to
+    // each partition's end, reading all of them through one assignment.
+    void restore_tasks(const std::vector<TaskId>& ids) {
+        const auto start = Clock::now();
+        std::uint64_t records = 0;
+        std::map<std::pair<std::string, std::int32_t>, TaskId> by_partition;
+        PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
+        for (const auto& id : ids) {
+            const Keyspace& ks = topology.keyspaces[id.keyspace];
+            seen_counters.erase(id);
+            tasks.erase(id);
+            tasks.emplace(id, Task(config.engine, ks.pipelines));
+            std::int64_t low = 0;
+            std::int64_t high = 0;
             while (!stop_now_requested) {
+                const auto err =
+                    rd_kafka_query_watermark_offsets(restorer.get(), ks.changelog_topic.c_str(),
+                                                     id.partition, &low, &high, kKafkaTimeoutMs);
+                if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    break;
+                }
+                logf(LogLevel::warning, "restore: cannot read the end of " + ks.changelog_topic +
+                                            ": " + rd_kafka_err2str(err) + "; retrying");
+                std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            }
+            if (high > low) {
+                rd_kafka_topic_partition_list_add(list.get(), ks.changelog_topic.c_str(),
+                                                  id.partition)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                by_partition[{ks.changelog_topic, id.partition}] = id;
+            }
+        }
+        if (list->cnt > 0) {
+            rd_kafka_assign(restorer.get(), list.get());
+            std::size_t remaining = by_partition.size();
+            std::set<std::pair<std::string, std::int32_t>> done;
+            while (remaining > 0 && !stop_now_requested) {
                 MessagePtr msg(rd_kafka_consumer_poll(restorer.get(), 500));
                 if (!msg) {
                     continue;
                 }
+                const std::pair<std::string, std::int32_t> tp{rd_kafka_topic_name(msg->rkt),
+                                                              msg->partition};
                 if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                    break;
+                    if (done.insert(tp).second) {
+                        --remaining;
+                    }
+                    continue;
                 }
                 if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                    logf(LogLevel::warning, "restore of " + ks.changelog_topic + "[" +
-                                                std::to_string(id.partition) +
+                    logf(LogLevel::warning, "restore of " + tp.first + "[" +
+                                                std::to_string(tp.second) +
                                                 "]: " + rd_kafka_message_errstr(msg.get()));
                     continue;
                 }
-                std::string_view key(static_cast<const char*>(msg->key), msg->key_len);
+                auto owner = by_partition.find(tp);
+                if (owner == by_partition.end() || done.count(tp) != 0) {
+                    continue;
+                }
+                std::string_view key(static_cast<const char*>(msg->key),
+                                     msg->key ? msg->key_len : 0);
                 std::optional<std::string_view> value;
                 if (msg->payload != nullptr) {
                     value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
                 }
-                if (auto error = task.apply_changelog(key, value)) {
-                    logf(LogLevel::warning, "skipped a corrupt changelog record in " +
-                                                ks.changelog_topic + "[" +
-                                                std::to_string(id.partition) + "] at offset " +
+                if (auto error = tasks.at(owner->second).apply_changelog(key, value)) {
+                    logf(LogLevel::warning, "skipped a corrupt changelog record in " + tp.first +
+                                                "[" + std::to_string(tp.second) + "] at offset " +
                                                 std::to_string(msg->offset) + ": " + *error);
                 }
                 ++records;
             }
-        }
-        rd_kafka_assign(restorer.get(), nullptr);
-        return task;
-    }
-
-    void restore_tasks(const std::vector<TaskId>& ids) {
-        const auto start = Clock::now();
-        std::uint64_t records = 0;
-        for (const auto& id : ids) {
-            seen_counters.erase(id);
-            tasks.erase(id);
-            tasks.emplace(id, restore_task(id, records));
+            rd_kafka_assign(restorer.get(), nullptr);
         }
         const auto ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -452,6 +476,7 @@ struct Runner::Impl {
             }
         }
         restore_tasks(ids);
+        at_end.clear();
         rd_kafka_assign(rk, committed.get());
         stats.assigned_partitions = static_cast<std::uint64_t>(partitions->cnt);
         stats.ready = true;
@@ -476,6 +501,7 @@ struct Runner::Impl {
             }
         }
         rd_kafka_assign(rk, nullptr);
+        at_end.clear();
         stats.assigned_partitions = 0;
     }
 
@@ -644,6 +670,17 @@ struct Runner::Impl {
         return key;
     }
 
+    // The repartition topic's partition of a group key. Chosen here rather
+    // than by librdkafka's partitioner so that every key — the empty key of
+    // a pipeline without group-by included — maps to exactly one partition.
+    std::int32_t repartition_partition(std::string_view key) const {
+        std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+        for (unsigned char c : key) {
+            hash = (hash ^ c) * 1099511628211ULL;
+        }
+        return static_cast<std::int32_t>(hash % static_cast<std::uint64_t>(config.partitions));
+    }
+
     // ---- processing --------------------------------------------------------
 
     void process(const rd_kafka_message_t* msg) {
@@ -669,7 +706,8 @@ struct Runner::Impl {
                 } else {
                     rd_kafka_headers_t* headers = source_headers(msg);
                     stats.repartitioned++;
-                    send(ks.repartition_topic, RD_KAFKA_PARTITION_UA, group_key(ks), raw, headers);
+                    const std::string key = group_key(ks);
+                    send(ks.repartition_topic, repartition_partition(key), key, raw, headers);
                 }
             }
         } else {
@@ -688,21 +726,13 @@ struct Runner::Impl {
         drain_output(msg);
     }
 
-    bool caught_up(const TaskId& id) {
+    // Caught up = the consumer reported the end of the task's source
+    // partition (the last stable offset, read_committed) and nothing arrived
+    // from it since.
+    bool caught_up(const TaskId& id) const {
         const Keyspace& ks = topology.keyspaces[id.keyspace];
         const std::string& topic = ks.direct ? config.input_topics[0] : ks.repartition_topic;
-        int64_t low = 0;
-        int64_t high = 0;
-        if (rd_kafka_get_watermark_offsets(consumer.get(), topic.c_str(), id.partition, &low,
-                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return false;
-        }
-        PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), id.partition);
-        rd_kafka_position(consumer.get(), list.get());
-        const int64_t position = list->elems[0].offset;
-        // A partition never read from is caught up when it is empty.
-        return position < 0 ? high == low : position >= high;
+        return at_end.count({topic, id.partition}) != 0;
     }
 
     void advance_idle_tasks() {
@@ -869,6 +899,7 @@ struct Runner::Impl {
                 rd_kafka_seek_partitions(consumer.get(), assignment.get(), kKafkaTimeoutMs))) {
             logf(LogLevel::warning, "seek after abort: " + error->describe());
         }
+        at_end.clear();
         std::vector<TaskId> ids;
         for (const auto& [id, task] : tasks) {
             ids.push_back(id);
@@ -900,8 +931,11 @@ struct Runner::Impl {
             }
             if (msg) {
                 if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    at_end.erase({rd_kafka_topic_name(msg->rkt), msg->partition});
                     process(msg.get());
-                } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                } else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    at_end.insert({rd_kafka_topic_name(msg->rkt), msg->partition});
+                } else {
                     logf(LogLevel::warning,
                          std::string("consumer: ") + rd_kafka_message_errstr(msg.get()));
                 }
