@@ -13,12 +13,17 @@
 #include "codec.h"
 #include "compiled.h"
 #include "etld/pipeline/result.h"
+#include "hash.h"
 
 namespace etld::pipeline::detail {
 
+// Group keys and top-k values are short; the 128-bit id hash's low half is
+// faster than std::hash for them and as well mixed.
 struct StringHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const {
+        return hash128(s, 0x2545f4914f6cdd1dULL).lo;
+    }
 };
 
 // Exact set of 128-bit value hashes for count_distinct. Grows only: a window

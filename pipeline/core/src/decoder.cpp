@@ -86,6 +86,17 @@ struct Decoder::Impl {
     std::vector<simdjson::dom::element> found;
     std::vector<bool> seen;
 
+    // Key lookup: a 64-entry table indexed by (length, first, last byte);
+    // a shared entry falls back to the linear scan. Objects are small and
+    // keys few, so this beats hashing the whole key.
+    std::array<std::int8_t, 64> table{};
+
+    static std::size_t bucket(std::string_view k) {
+        const auto first = static_cast<unsigned char>(k.front());
+        const auto last = static_cast<unsigned char>(k.back());
+        return (k.size() * 7 + first * 3 + last) & 63;
+    }
+
     explicit Impl(const EventSchema& s) {
         names.push_back(s.id_field);
         names.push_back(s.time_field);
@@ -94,11 +105,29 @@ struct Decoder::Impl {
         }
         found.resize(names.size());
         seen.resize(names.size());
+        table.fill(-1);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (names[i].empty()) {
+                continue;
+            }
+            std::int8_t& t = table[bucket(names[i])];
+            t = t == -1 && i < 100 ? static_cast<std::int8_t>(i) : std::int8_t{-2};
+        }
     }
 
     int slot_of(std::string_view key) const {
+        if (key.empty()) {
+            return -1;
+        }
+        const std::int8_t t = table[bucket(key)];
+        if (t >= 0) {
+            return names[static_cast<std::size_t>(t)] == key ? t : -1;
+        }
+        if (t == -1) {
+            return -1;
+        }
         for (std::size_t i = 0; i < names.size(); ++i) {
-            if (names[i].size() == key.size() && names[i] == key) {
+            if (names[i] == key) {
                 return static_cast<int>(i);
             }
         }
@@ -136,6 +165,8 @@ std::optional<Rejection> Decoder::decode(std::string_view record, Event& out) {
                                                    " bytes exceeds the limit of " +
                                                    std::to_string(schema_.max_record_bytes));
     }
+    // Checked explicitly: the DOM parser does not reject every invalid
+    // sequence inside strings.
     if (!simdjson::validate_utf8(record.data(), record.size())) {
         return reject(RejectReason::invalid_utf8, "record is not valid UTF-8");
     }
@@ -146,8 +177,7 @@ std::optional<Rejection> Decoder::decode(std::string_view record, Event& out) {
     std::memcpy(im.padded.data(), record.data(), record.size());
     simdjson::dom::element root;
     if (auto err = im.parser.parse(im.padded.data(), record.size(), false).get(root); err) {
-        return reject(RejectReason::not_json,
-                      std::string("not JSON: ") + simdjson::error_message(err));
+        return reject(RejectReason::not_json, std::string("not JSON: ") + simdjson::error_message(err));
     }
     if (root.type() != T::OBJECT) {
         return reject(RejectReason::not_an_object,

@@ -8,6 +8,19 @@ namespace etld::pipeline::detail {
 
 namespace {
 constexpr std::uint8_t kSegmentVersion = 1;
+// Load factor band, in percent. Linear-probe insertion cost grows like
+// 1 / (1 - load)^2, so the table rebuilds at 80% full; it rebuilds to 62%
+// so that a slot (24 bytes) never costs more than 24 / 0.62 < 40 bytes per id.
+constexpr std::size_t kMaxLoadPct = 80;
+constexpr std::size_t kRebuildLoadPct = 62;
+constexpr std::size_t kMinLoadPct = 30;
+
+bool over(std::size_t n, std::size_t cap) {
+    return n * 100 > cap * kMaxLoadPct;
+}
+std::size_t sized_for(std::size_t n) {
+    return std::max<std::size_t>(16, n * 100 / kRebuildLoadPct + 1);
+}
 bool empty(const IdHash& h) {
     return h.lo == 0 && h.hi == 0;
 }
@@ -30,6 +43,32 @@ bool DedupSet::contains(IdHash id, std::int64_t cutoff) const {
             pos = 0;
         }
     }
+}
+
+bool DedupSet::check_and_insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
+    if (size_ > 0) {
+        std::size_t pos = home(id);
+        for (std::size_t dist = 0;; ++dist) {
+            Entry& s = slots_[pos];
+            if (empty(s.id) || distance(pos, s.id) < dist) {
+                break;
+            }
+            if (s.id == id) {
+                if (s.time >= cutoff) {
+                    return true;
+                }
+                // Expired: accepted again, remembered at the later time.
+                s.time = std::max(s.time, time);
+                pending_.push_back(Entry{id, time});
+                return false;
+            }
+            if (++pos == slots_.size()) {
+                pos = 0;
+            }
+        }
+    }
+    insert(id, time, cutoff);
+    return false;
 }
 
 void DedupSet::place(Entry e) {
@@ -75,15 +114,15 @@ void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
 }
 
 void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
-    if ((size_ + 1) * 10 > slots_.size() * 9) {
+    if (over(size_ + 1, slots_.size())) {
         std::size_t live = size_;
         if (min_time_ < cutoff) {
             // Expired entries exist: drop them rather than grow.
             rebuild(slots_.size(), cutoff);
             live = size_;
         }
-        if ((live + 1) * 10 > slots_.size() * 9 || live * 10 < slots_.size() * 3) {
-            rebuild(std::max<std::size_t>(16, (live + 1) * 3 / 2 + 1), cutoff);
+        if (over(live + 1, slots_.size()) || live * 100 < slots_.size() * kMinLoadPct) {
+            rebuild(sized_for(live + 1), cutoff);
         }
     }
     place(Entry{id, time});
@@ -159,7 +198,7 @@ std::optional<std::string> DedupSet::apply(std::uint64_t segment,
         max_time = std::max(max_time, e.time);
     }
     for (const auto& e : entries) {
-        if ((size_ + 1) * 10 > slots_.size() * 9) {
+        if (over(size_ + 1, slots_.size())) {
             rebuild(std::max<std::size_t>(16, (size_ + 1) * 3 / 2 + 1),
                     std::numeric_limits<std::int64_t>::min());
         }

@@ -18,8 +18,8 @@ namespace etld::pipeline::detail {
 // time at which it was accepted.
 //
 // Layout: one flat Robin Hood table of 24-byte slots (128-bit hash + event
-// time), capacity grown by 1.5x at 90% load, so a remembered id costs
-// 24 / load = 27..40 bytes. Expired ids (time < watermark - horizon) are
+// time), kept between 62% and 80% full, so a remembered id costs
+// 24 / load = 30..39 bytes. Expired ids (time < watermark - horizon) are
 // ignored by lookups and dropped when the table is rebuilt, which happens
 // instead of growing whenever expired entries exist.
 //
@@ -38,6 +38,8 @@ class DedupSet {
     bool contains(IdHash id, std::int64_t cutoff) const;
     // Remembers `id` at `time` (keeps the later time if already present).
     void insert(IdHash id, std::int64_t time, std::int64_t cutoff);
+    // contains() and, when false, insert() with a single probe of the table.
+    bool check_and_insert(IdHash id, std::int64_t time, std::int64_t cutoff);
 
     std::size_t size() const { return size_; }
     std::size_t capacity() const { return slots_.size(); }

@@ -156,11 +156,10 @@ void Task::process(const Event& event, std::string_view raw, Output& out) {
     im.input_since_tick = true;
     im.meta_dirty = true;
     const std::int64_t cutoff = im.dedup_cutoff();
-    if (im.dedup.contains(event.id, cutoff)) {
+    if (im.dedup.check_and_insert(event.id, event.time.value, cutoff)) {
         ++im.duplicates;
         return;
     }
-    im.dedup.insert(event.id, event.time.value, cutoff);
     for (auto& p : im.pipelines) {
         p->on_event(event, raw, im.wm, out, im.step);
     }
