@@ -38,6 +38,39 @@ void DistinctSet::grow() {
     }
 }
 
+void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
+    if ((size_ + 1) * 10 > slots_.size() * 7) {
+        grow();
+    }
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = (h >> 7) & mask;; i = (i + 1) & mask) {
+        Slot& s = slots_[i];
+        if (s.h == 0) {
+            s.h = h;
+            s.count = n;
+            s.key.assign(key);
+            ++size_;
+            return;
+        }
+        if (s.h == h && s.key == key) {
+            s.count += n;
+            return;
+        }
+    }
+}
+
+void TopKCounts::grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.resize(old.empty() ? 8 : old.size() * 2);
+    size_ = 0;
+    for (auto& s : old) {
+        if (s.h != 0) {
+            add(s.key, s.h, s.count);
+        }
+    }
+}
+
 void Aggregator::value_bytes(const Event& e, std::uint32_t field, FieldType t, std::string& out) {
     out.clear();
     switch (t) {
@@ -122,6 +155,7 @@ void Aggregator::prepare(const Event& e, Contribution& c) const {
             case AggregateFn::top_k:
                 if (applies) {
                     value_bytes(e, a.field, a.field_type, c.keys[i]);
+                    c.hashes[i].lo = TopKCounts::hash(c.keys[i]);
                 }
                 break;
             case AggregateFn::count:
@@ -168,15 +202,9 @@ void Aggregator::add(const Contribution& c, AggState& s) const {
             case AggregateFn::count_distinct:
                 s.heavy->distinct[a.slot].insert(c.hashes[i]);
                 break;
-            case AggregateFn::top_k: {
-                auto& m = s.heavy->topk[a.slot];
-                if (auto it = m.find(std::string_view(c.keys[i])); it != m.end()) {
-                    ++it->second;
-                } else {
-                    m.emplace(c.keys[i], 1);
-                }
+            case AggregateFn::top_k:
+                s.heavy->topk[a.slot].add(c.keys[i], c.hashes[i].lo, 1);
                 break;
-            }
             case AggregateFn::ratio:
                 break;
         }
@@ -207,9 +235,9 @@ void Aggregator::merge(AggState& into, const AggState& from) const {
                     [&](const IdHash& h) { into.heavy->distinct[a.slot].insert(h); });
                 break;
             case AggregateFn::top_k:
-                for (const auto& [k, n] : from.heavy->topk[a.slot]) {
-                    into.heavy->topk[a.slot][k] += n;
-                }
+                from.heavy->topk[a.slot].for_each([&](std::string_view k, std::int64_t n) {
+                    into.heavy->topk[a.slot].add(k, TopKCounts::hash(k), n);
+                });
                 break;
             case AggregateFn::ratio:
                 break;
@@ -265,9 +293,9 @@ void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) con
             case AggregateFn::top_k: {
                 std::vector<TopKEntry> all;
                 all.reserve(s.heavy->topk[a.slot].size());
-                for (const auto& [k, n] : s.heavy->topk[a.slot]) {
+                s.heavy->topk[a.slot].for_each([&](std::string_view k, std::int64_t n) {
                     all.push_back(TopKEntry{value_from_bytes(k, a.field_type), n});
-                }
+                });
                 auto better = [](const TopKEntry& x, const TopKEntry& y) {
                     if (x.count != y.count) {
                         return x.count > y.count;
@@ -316,10 +344,10 @@ void Aggregator::encode(const AggState& s, Writer& w) const {
     for (std::uint32_t i = 0; i < p_.topk_maps; ++i) {
         const TopKCounts& m = s.heavy->topk[i];
         w.u32(static_cast<std::uint32_t>(m.size()));
-        for (const auto& [k, n] : m) {
+        m.for_each([&](std::string_view k, std::int64_t n) {
             w.bytes(k);
             w.i64(n);
-        }
+        });
     }
 }
 
@@ -352,7 +380,10 @@ bool Aggregator::decode(Reader& r, AggState& s) const {
         for (std::uint32_t j = 0; j < n && r.ok(); ++j) {
             std::string_view k = r.bytes();
             const std::int64_t c = r.i64();
-            s.heavy->topk[i][std::string(k)] = c;
+            if (c <= 0) {
+                return false;
+            }
+            s.heavy->topk[i].add(k, TopKCounts::hash(k), c);
         }
     }
     return r.ok();

@@ -47,7 +47,35 @@ class DistinctSet {
     std::size_t size_ = 0;
 };
 
-using TopKCounts = std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>>;
+// Counts per value for top_k: a flat open-addressing table keyed by the
+// value's hash, computed once per event and reused for every window the
+// event lands in. Grows only while its window is open.
+class TopKCounts {
+  public:
+    static std::uint64_t hash(std::string_view key) {
+        return hash128(key, 0x9fb21c651e98df25ULL).lo | 1;
+    }
+    void add(std::string_view key, std::uint64_t h, std::int64_t n);
+    std::size_t size() const { return size_; }
+    template <typename F>
+    void for_each(F&& f) const {
+        for (const auto& s : slots_) {
+            if (s.h != 0) {
+                f(std::string_view(s.key), s.count);
+            }
+        }
+    }
+
+  private:
+    struct Slot {
+        std::uint64_t h = 0;  // 0 = empty; real hashes have the low bit set
+        std::int64_t count = 0;
+        std::string key;
+    };
+    void grow();
+    std::vector<Slot> slots_;
+    std::size_t size_ = 0;
+};
 
 // count: n; sum: x; avg: x and n; min/max: x, and n = 1 once a value was seen.
 struct Cell {

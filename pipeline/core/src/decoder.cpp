@@ -177,7 +177,8 @@ std::optional<Rejection> Decoder::decode(std::string_view record, Event& out) {
     std::memcpy(im.padded.data(), record.data(), record.size());
     simdjson::dom::element root;
     if (auto err = im.parser.parse(im.padded.data(), record.size(), false).get(root); err) {
-        return reject(RejectReason::not_json, std::string("not JSON: ") + simdjson::error_message(err));
+        return reject(RejectReason::not_json,
+                      std::string("not JSON: ") + simdjson::error_message(err));
     }
     if (root.type() != T::OBJECT) {
         return reject(RejectReason::not_an_object,

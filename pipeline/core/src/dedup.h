@@ -42,6 +42,11 @@ class DedupSet {
     bool check_and_insert(IdHash id, std::int64_t time, std::int64_t cutoff);
 
     std::size_t size() const { return size_; }
+    void prefetch(const IdHash& id) const {
+        if (!slots_.empty()) {
+            __builtin_prefetch(&slots_[home(id)]);
+        }
+    }
     std::size_t capacity() const { return slots_.size(); }
 
     // Appends the segment of ids added since the last call, and tombstones of

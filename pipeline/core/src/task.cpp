@@ -167,6 +167,10 @@ void Task::process(const Event& event, std::string_view raw, Output& out) {
     im.advance_to(sat_sub(event.time.value, im.spec.max_out_of_orderness.value), out);
 }
 
+void Task::prefetch(const Event& event) const {
+    impl_->dedup.prefetch(event.id);
+}
+
 void Task::advance_processing_time(ProcessingTimeMs now, bool input_caught_up, Output& out) {
     Impl& im = *impl_;
     std::int64_t n = now.value;

@@ -52,6 +52,12 @@ class Task {
     // Handles one decoded event. `raw` is only copied into late records.
     void process(const Event& event, std::string_view raw, Output& out);
 
+    // Optional hint: starts loading the memory process(event) will need
+    // first (its slot in the dedup table, a likely cache miss once many ids
+    // are remembered). Call it for the next event before processing the
+    // current one. Has no effect on results.
+    void prefetch(const Event& event) const;
+
     // Tells the task the processing time. When the task saw no input for at
     // least idle_timeout and the input is caught up, the watermark follows the
     // processing time so quiet windows still close.
