@@ -157,7 +157,13 @@ void DedupSet::take_changelog(std::int64_t cutoff, std::vector<StateDelta>& out)
         segments_.push_back(Segment{next_segment_, max_time});
         ++next_segment_;
     }
-    pending_.clear();
+    // Keep the buffer for the next flush unless a burst left it far larger
+    // than this flush needed.
+    if (pending_.capacity() > 4096 && pending_.size() * 4 < pending_.capacity()) {
+        pending_ = std::vector<Entry>();
+    } else {
+        pending_.clear();
+    }
     for (auto it = segments_.begin(); it != segments_.end();) {
         if (it->max_time < cutoff) {
             out.push_back(StateDelta{segment_key(it->number), std::nullopt});
