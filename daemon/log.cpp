@@ -26,7 +26,11 @@ void log(Level level, std::string_view message) {
     if (!log_enabled(level)) {
         return;
     }
-    std::string line = "<" + std::to_string(static_cast<int>(level)) + ">";
+    std::string line;
+    line.reserve(message.size() + 5);
+    line.push_back('<');
+    line.push_back(static_cast<char>('0' + static_cast<int>(level)));
+    line.push_back('>');
     line.append(message);
     line.push_back('\n');
     const std::lock_guard<std::mutex> lock(write_mutex);

@@ -50,6 +50,7 @@ constexpr const char* kUsage =
     "\n"
     "  --bootstrap HOST:PORT          Kafka bootstrap servers\n"
     "  --topic NAME                   existing topic to write to (its partitions are used)\n"
+    "  --create-topic PARTITIONS      create the topic with this many partitions if missing\n"
     "  --count N                      stop after N records (all kinds)\n"
     "  --duration D                   stop after D of wall time (e.g. 30s, 5m)\n"
     "  --rate R                       records per second; 0 = as fast as possible (default)\n"
@@ -85,6 +86,7 @@ struct Settings {
     bool time_scale_given = false;
     std::string bootstrap;
     std::string topic;
+    int create_partitions = 0;  // > 0: create the topic when it is missing
     std::optional<std::uint64_t> count;
     std::optional<std::chrono::milliseconds> duration;
     double rate = 0.0;
@@ -302,6 +304,14 @@ Settings parse_settings(const std::vector<std::string>& args) {
             s.bootstrap = value();
         } else if (name == "--topic") {
             s.topic = value();
+        } else if (name == "--create-topic") {
+            const std::string text = value();
+            int n = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > 10000) {
+                throw UsageError{"--create-topic takes a partition count 1..10000"};
+            }
+            s.create_partitions = n;
         } else if (name == "--count") {
             s.count = parse_count(name, value());
         } else if (name == "--duration") {
@@ -836,9 +846,25 @@ int simulate_command(const std::vector<std::string>& args, std::ostream& out, st
             err << "etld simulate: " << e.what() << "\n";
             return kSimExitSoftware;
         }
-        const kafka::PartitionCount count = kafka::topic_partition_count(
+        kafka::PartitionCount count = kafka::topic_partition_count(
             producer.get(), settings.topic,
             std::chrono::duration_cast<std::chrono::milliseconds>(kMetadataTimeout));
+        if (!count.error && !count.partitions && settings.create_partitions > 0) {
+            const auto created = kafka::create_topics(
+                producer.get(), {{settings.topic, settings.create_partitions, 1, {}}},
+                std::chrono::seconds(30));
+            if (created.empty() || created[0].error) {
+                err << "etld simulate: cannot create topic '" << settings.topic
+                    << "': " << (created.empty() ? "no answer" : created[0].error->describe())
+                    << "\n";
+                return kSimExitUnavailable;
+            }
+            for (int attempt = 0; attempt < 100 && !count.partitions && !count.error; ++attempt) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                count = kafka::topic_partition_count(producer.get(), settings.topic,
+                                                     std::chrono::seconds(5));
+            }
+        }
         if (count.error) {
             err << "etld simulate: cannot reach the broker at " << settings.bootstrap << ": "
                 << count.error->describe()
@@ -848,7 +874,7 @@ int simulate_command(const std::vector<std::string>& args, std::ostream& out, st
         }
         if (!count.partitions || *count.partitions <= 0) {
             err << "etld simulate: topic '" << settings.topic << "' does not exist on "
-                << settings.bootstrap << " (create it first; simulate never creates topics)\n";
+                << settings.bootstrap << " (create it first, or pass --create-topic PARTITIONS)\n";
             return kSimExitUnavailable;
         }
         partitions = *count.partitions;

@@ -110,6 +110,7 @@ struct Runner::Impl {
     std::optional<KafkaError> cycle_error;  // a produce failed: the cycle must abort
     std::optional<RunOutcome> fatal;
 
+    bool consumer_closed = false;
     std::atomic<bool> stop_requested{false};
     std::atomic<bool> stop_now_requested{false};
 
@@ -125,6 +126,19 @@ struct Runner::Impl {
             if (!topology.keyspaces[k].direct) {
                 sources[topology.keyspaces[k].repartition_topic] = Source{false, k};
             }
+        }
+    }
+
+    // The consumer's close runs the rebalance callback, which uses the
+    // members below it: close it while they all still exist.
+    ~Impl() { close_consumer(); }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    void close_consumer() {
+        if (consumer && !consumer_closed) {
+            consumer_closed = true;
+            rd_kafka_consumer_close(consumer.get());
         }
     }
 
@@ -314,8 +328,7 @@ struct Runner::Impl {
                 return true;
             }
             if (error->fatal || is_fencing(*error)) {
-                logf(LogLevel::error, "init_transactions failed: " + error->describe());
-                fatal = is_fencing(*error) ? RunOutcome::fenced : RunOutcome::fatal;
+                stop_fatally(*error);
                 return false;
             }
             stats.degraded = true;
@@ -526,7 +539,7 @@ struct Runner::Impl {
             // begin_transaction only fails on misuse or a fatal producer.
             cycle_error = *error;
             if (error->fatal || is_fencing(*error)) {
-                fatal = is_fencing(*error) ? RunOutcome::fenced : RunOutcome::fatal;
+                stop_fatally(*error);
             }
             return;
         }
@@ -836,17 +849,41 @@ struct Runner::Impl {
         return true;
     }
 
+    // A fatal producer error hides its reason behind _FATAL; fencing shows
+    // up there as PRODUCER_FENCED or INVALID_PRODUCER_EPOCH.
+    KafkaError underlying(const KafkaError& error) const {
+        if (error.code != RD_KAFKA_RESP_ERR__FATAL) {
+            return error;
+        }
+        std::array<char, 512> text{};
+        const rd_kafka_resp_err_t code =
+            rd_kafka_fatal_error(producer.get(), text.data(), text.size());
+        if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return error;
+        }
+        KafkaError out = KafkaError::from_code(code, text.data());
+        out.fatal = true;
+        return out;
+    }
+
+    // Stops the runner for good after a fatal error, saying why.
+    void stop_fatally(const KafkaError& raw) {
+        const KafkaError cause = underlying(raw);
+        fatal = is_fencing(cause) ? RunOutcome::fenced : RunOutcome::fatal;
+        in_transaction = false;
+        if (is_fencing(cause)) {
+            logf(LogLevel::error, "fenced: another instance uses transactional.id '" +
+                                      config.transactional_id +
+                                      "'; stopping without committing: " + cause.describe());
+        } else {
+            logf(LogLevel::error, "fatal Kafka error; stopping: " + cause.describe());
+        }
+    }
+
     bool abort_cycle(const KafkaError& cause) {
         cycle_error.reset();
         if (cause.fatal || is_fencing(cause)) {
-            fatal = is_fencing(cause) ? RunOutcome::fenced : RunOutcome::fatal;
-            logf(LogLevel::error,
-                 (is_fencing(cause)
-                      ? std::string("fenced: another instance uses transactional.id '") +
-                            config.transactional_id + "'; stopping without committing: "
-                      : std::string("fatal Kafka error; stopping: ")) +
-                     cause.describe());
-            in_transaction = false;
+            stop_fatally(cause);
             return false;
         }
         stats.degraded = true;
@@ -861,9 +898,7 @@ struct Runner::Impl {
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
                 continue;
             }
-            fatal = is_fencing(*error) ? RunOutcome::fenced : RunOutcome::fatal;
-            logf(LogLevel::error, "abort_transaction failed: " + error->describe());
-            in_transaction = false;
+            stop_fatally(*error);
             return false;
         }
         in_transaction = false;
@@ -959,7 +994,7 @@ struct Runner::Impl {
         } else if (in_transaction) {
             commit_cycle();
         }
-        rd_kafka_consumer_close(consumer.get());
+        close_consumer();
         if (fatal) {
             return *fatal;
         }

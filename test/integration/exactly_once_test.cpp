@@ -19,11 +19,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "broker.h"
 #include "etld/pipeline/result.h"
@@ -621,6 +623,18 @@ bool drained(const std::string& group, const std::string& topic) {
     return true;
 }
 
+size_t count_lines(const std::string& path, const std::string& prefix) {
+    std::ifstream in(path);
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) {
+        if (line.rfind(prefix, 0) == 0) {
+            ++n;
+        }
+    }
+    return n;
+}
+
 std::string tail(const std::string& path) {
     std::ifstream in(path);
     std::stringstream all;
@@ -630,7 +644,49 @@ std::string tail(const std::string& path) {
 }
 
 // The whole scenario; `kills` SIGKILLs while the main stream is processed.
-void run_scenario(std::uint64_t seed, int events, int kills) {
+enum class Disruption { none, kills, fencing, broker_restart };
+
+// A broker of the test's own, for tests that stop it; the shared one stays
+// up. Its address replaces ETLD_TEST_BOOTSTRAP for the test's duration.
+struct OwnBroker {
+    test::TempDir dir;
+    std::string previous;
+    OwnBroker() {
+        if (const char* b = std::getenv("ETLD_TEST_BOOTSTRAP")) {
+            previous = b;
+        }
+        run("start " + dir.path);
+        std::ifstream in(dir.path + "/bootstrap");
+        std::string address;
+        in >> address;
+        ::setenv("ETLD_TEST_BOOTSTRAP", address.c_str(), 1);
+    }
+    ~OwnBroker() {
+        run("stop " + dir.path + " --kill");
+        if (previous.empty()) {
+            ::unsetenv("ETLD_TEST_BOOTSTRAP");
+        } else {
+            ::setenv("ETLD_TEST_BOOTSTRAP", previous.c_str(), 1);
+        }
+    }
+    static void run(const std::string& args) {
+        const std::string command =
+            std::string(ETLD_SOURCE_DIR) + "/test/kafka/" + args + " > /dev/null";
+        BOOST_REQUIRE_EQUAL(std::system(command.c_str()), 0);
+    }
+    void restart(std::chrono::milliseconds outage) {
+        run("stop " + dir.path);
+        std::this_thread::sleep_for(outage);
+        run("start " + dir.path + " --keep-data");
+    }
+};
+
+void run_scenario(std::uint64_t seed, int events, Disruption disruption) {
+    const int kills = disruption == Disruption::kills ? 10 : 0;
+    std::unique_ptr<OwnBroker> own_broker;
+    if (disruption == Disruption::broker_restart) {
+        own_broker = std::make_unique<OwnBroker>();
+    }
     Scenario s;
     const pipeline::EngineSpec spec = engine_spec();
     const Stream stream = make_stream(seed, events, 40);
@@ -646,9 +702,10 @@ void run_scenario(std::uint64_t seed, int events, int kills) {
     auto etld = std::make_unique<test::EtldProcess>(s.config, s.log);
 
     std::mt19937_64 rng(seed);
-    const size_t chunks = std::max(1, kills) * 3;
+    const size_t chunks = static_cast<size_t>(std::max(2, kills) * 3);
     const size_t per_chunk = (stream.main.size() + chunks - 1) / chunks;
     int killed = 0;
+    size_t assignments_seen = 0;
     for (size_t c = 0; c < chunks; ++c) {
         const auto first =
             stream.main.begin() + static_cast<long>(std::min(c * per_chunk, stream.main.size()));
@@ -656,12 +713,37 @@ void run_scenario(std::uint64_t seed, int events, int kills) {
                           static_cast<long>(std::min((c + 1) * per_chunk, stream.main.size()));
         test::produce_records(s.input, {first, last});
         if (killed < kills && c % 3 == 1) {
-            // Let it work for a random moment, then kill it mid-flight.
+            // Kill it while it works: after it has been assigned partitions
+            // (and so restored its state), at a random moment.
+            const bool assigned = test::wait_until(
+                [&] { return count_lines(s.log, "<6>assigned ") > assignments_seen; },
+                std::chrono::minutes(1));
+            BOOST_REQUIRE_MESSAGE(assigned, "etld was never assigned partitions; log:\n"
+                                                << tail(s.log));
+            assignments_seen = count_lines(s.log, "<6>assigned ");
             std::this_thread::sleep_for(
-                std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 2500)(rng)));
+                std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 1500)(rng)));
             etld->kill_now();
             ++killed;
             etld = std::make_unique<test::EtldProcess>(s.config, s.log);
+        }
+        if (disruption == Disruption::fencing && c == 1) {
+            // A second instance with the same transactional.id fences the
+            // first, which must stop on its own, non-zero, without committing.
+            BOOST_REQUIRE(test::wait_until([&] { return count_lines(s.log, "<6>assigned ") > 0; },
+                                           std::chrono::minutes(1)));
+            auto second = std::make_unique<test::EtldProcess>(s.config, s.dir.path + "/second.log");
+            const int status = etld->wait(std::chrono::minutes(2));
+            BOOST_CHECK_MESSAGE(status != 0 && status != -1,
+                                "the fenced instance exited with " << status);
+            BOOST_CHECK_MESSAGE(count_lines(s.log, "<3>fenced: another instance") == 1,
+                                "no fencing line in the first instance's log:\n"
+                                    << tail(s.log));
+            etld = std::move(second);
+            s.log = s.dir.path + "/second.log";
+        }
+        if (disruption == Disruption::broker_restart && c == 2) {
+            own_broker->restart(std::chrono::seconds(3));
         }
     }
     BOOST_REQUIRE_EQUAL(killed, kills);
@@ -775,11 +857,19 @@ void run_scenario(std::uint64_t seed, int events, int kills) {
 BOOST_AUTO_TEST_SUITE(exactly_once)
 
 BOOST_AUTO_TEST_CASE(output_late_and_dead_letter_topics_and_sqlite_equal_the_reference_model) {
-    run_scenario(11, 3000, 0);
+    run_scenario(11, 3000, Disruption::none);
 }
 
 BOOST_AUTO_TEST_CASE(results_stay_exact_when_etld_is_killed_ten_times_mid_stream) {
-    run_scenario(12, 3000, 10);
+    run_scenario(12, 3000, Disruption::kills);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_instance_with_the_same_transactional_id_fences_the_first) {
+    run_scenario(13, 2000, Disruption::fencing);
+}
+
+BOOST_AUTO_TEST_CASE(etld_recovers_on_its_own_from_a_broker_restart_and_stays_exact) {
+    run_scenario(14, 2000, Disruption::broker_restart);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
