@@ -864,12 +864,65 @@ BOOST_AUTO_TEST_CASE(results_stay_exact_when_etld_is_killed_ten_times_mid_stream
     run_scenario(12, 3000, Disruption::kills);
 }
 
+BOOST_AUTO_TEST_SUITE_END()
+
+// Fencing and a broker restart: separate from the suite above so CTest can
+// run them side by side.
+BOOST_AUTO_TEST_SUITE(disruptions)
+
 BOOST_AUTO_TEST_CASE(a_second_instance_with_the_same_transactional_id_fences_the_first) {
     run_scenario(13, 2000, Disruption::fencing);
 }
 
 BOOST_AUTO_TEST_CASE(etld_recovers_on_its_own_from_a_broker_restart_and_stays_exact) {
     run_scenario(14, 2000, Disruption::broker_restart);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Start-up checks of the topics etld relies on: a wrong internal topic is a
+// clear error at start, never silent misbehaviour later.
+BOOST_AUTO_TEST_SUITE(etld_startup)
+
+namespace {
+
+// Runs etld on `s` until it exits; returns its status and checks that the
+// log names the problem.
+void expect_start_error(Scenario& s, const std::string& message) {
+    write_config(s);
+    test::EtldProcess etld(s.config, s.log);
+    const int status = etld.wait(std::chrono::minutes(2));
+    BOOST_CHECK_MESSAGE(status == 1, "etld exited with " << status << "; log:\n" << tail(s.log));
+    std::ifstream in(s.log);
+    std::stringstream all;
+    all << in.rdbuf();
+    BOOST_CHECK_MESSAGE(all.str().find(message) != std::string::npos, "the log does not say '"
+                                                                          << message << "':\n"
+                                                                          << tail(s.log));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_missing_input_topic_stops_etld_at_start_naming_it) {
+    Scenario s;
+    expect_start_error(s, "input topic '" + s.input + "' does not exist");
+}
+
+BOOST_AUTO_TEST_CASE(a_changelog_topic_with_the_wrong_partition_count_stops_etld_at_start) {
+    Scenario s;
+    test::create_topic(s.input, 3);
+    const std::string changelog = s.name + "-" + s.name + "-group-changelog-event_type";
+    test::create_topic(changelog, 1, {{"cleanup.policy", "compact"}});
+    expect_start_error(s, "topic '" + changelog + "' has 1 partitions but etld needs 3");
+}
+
+BOOST_AUTO_TEST_CASE(a_changelog_topic_that_is_not_compacted_stops_etld_at_start) {
+    Scenario s;
+    test::create_topic(s.input, 3);
+    const std::string changelog = s.name + "-" + s.name + "-group-changelog-user_id";
+    test::create_topic(changelog, 3, {{"cleanup.policy", "delete"}});
+    expect_start_error(
+        s, "changelog topic '" + changelog + "' has cleanup.policy=delete; it must be compact");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
