@@ -39,9 +39,10 @@ std::string naive_iso(std::int64_t ms) {
 }
 
 std::vector<std::string> make_events(std::size_t n) {
-    static const char* kTypes[] = {"view",        "view",     "view",
-                                   "add_to_cart", "purchase", "remove_from_cart"};
-    static const char* kProducts[] = {"laptop", "mouse", "keyboard", "monitor", "headphones"};
+    static constexpr const char* kTypes[] = {"view",        "view",     "view",
+                                             "add_to_cart", "purchase", "remove_from_cart"};
+    static constexpr const char* kProducts[] = {"laptop", "mouse", "keyboard", "monitor",
+                                                "headphones"};
     std::mt19937_64 rng(42);
     std::vector<std::string> out;
     out.reserve(n);
@@ -59,7 +60,7 @@ std::vector<std::string> make_events(std::size_t n) {
                       "{\"event_id\": %llu, \"timestamp\": \"%s\", \"user_id\": \"user_%llu\", "
                       "\"event_type\": \"%s\", \"product\": \"%s\", \"price\": %.2f, "
                       "\"quantity\": %llu}",
-                      static_cast<unsigned long long>(1000000 + i), naive_iso(t).c_str(),
+                      static_cast<unsigned long long>(i) + 1000000ULL, naive_iso(t).c_str(),
                       static_cast<unsigned long long>(rng() % 1000), kTypes[rng() % 6],
                       kProducts[rng() % 5], 10 + static_cast<double>(rng() % 199000) / 100.0,
                       static_cast<unsigned long long>(1 + rng() % 4));

@@ -40,7 +40,7 @@ bool leap_year(int y) {
 }
 
 int month_days(int y, int m) {
-    static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return kDays[m - 1] + (m == 2 && leap_year(y) ? 1 : 0);
 }
 
@@ -59,7 +59,7 @@ std::int64_t day_number(int y, int m, int d) {
     for (int mm = 1; mm < m; ++mm) {
         days += month_days(y, mm);
     }
-    return days + d - 1;
+    return days + d - 1;  // d >= 1
 }
 
 }  // namespace
@@ -118,13 +118,14 @@ std::optional<std::int64_t> Model::parse_time(const std::string& s) {
         if (oh < 0 || om < 0 || oh > 23 || om > 59) {
             return std::nullopt;
         }
-        offset_s = sign * (oh * 3600 + om * 60);
+        offset_s = std::int64_t{sign} * (std::int64_t{oh} * 3600 + std::int64_t{om} * 60);
         rest.clear();
     }
     if (!rest.empty()) {
         return std::nullopt;
     }
-    const std::int64_t secs = day_number(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_s;
+    const std::int64_t secs = day_number(y, mo, d) * 86400 + std::int64_t{h} * 3600 +
+                              std::int64_t{mi} * 60 + se - offset_s;
     return secs * 1000 + ms;
 }
 
@@ -201,22 +202,27 @@ class Evaluator {
     }
     Model::Value cmp() {
         Model::Value a = sum();
-        static const char* kOps[] = {"==", "!=", "<=", ">=", "<", ">"};
+        static constexpr const char* kOps[] = {"==", "!=", "<=", ">=", "<", ">"};
         for (const char* op : kOps) {
             if (sym(op)) {
                 Model::Value b = sum();
                 const std::string o = op;
                 auto order = [&](auto x, auto y) {
-                    if (o == "==")
+                    if (o == "==") {
                         return x == y;
-                    if (o == "!=")
+                    }
+                    if (o == "!=") {
                         return x != y;
-                    if (o == "<=")
+                    }
+                    if (o == "<=") {
                         return x <= y;
-                    if (o == ">=")
+                    }
+                    if (o == ">=") {
                         return x >= y;
-                    if (o == "<")
+                    }
+                    if (o == "<") {
                         return x < y;
+                    }
                     return x > y;
                 };
                 if (std::holds_alternative<double>(a)) {
@@ -558,6 +564,7 @@ std::vector<AggregateValue> Model::aggregate(std::uint32_t pi,
                     ++counts[v];
                 }
                 std::vector<pipeline::TopKEntry> all;
+                all.reserve(counts.size());
                 for (const auto& [v, n] : counts) {
                     all.push_back(pipeline::TopKEntry{v, n});
                 }

@@ -28,9 +28,11 @@ class Writer {
 
   private:
     void be(std::uint64_t v, int n) {
-        for (int i = n - 1; i >= 0; --i) {
-            out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+        char buf[8];
+        for (int i = 0; i < n; ++i) {
+            buf[i] = static_cast<char>((v >> (8 * (n - 1 - i))) & 0xff);
         }
+        out_.append(buf, static_cast<std::size_t>(n));
     }
     std::string& out_;
 };

@@ -94,7 +94,7 @@ struct Decoder::Impl {
     static std::size_t bucket(std::string_view k) {
         const auto first = static_cast<unsigned char>(k.front());
         const auto last = static_cast<unsigned char>(k.back());
-        return (k.size() * 7 + first * 3 + last) & 63;
+        return (k.size() * 7 + std::size_t{first} * 3 + last) & 63;
     }
 
     explicit Impl(const EventSchema& s) {

@@ -145,6 +145,7 @@ void DedupSet::take_changelog(std::int64_t cutoff, std::vector<StateDelta>& out)
     // A segment whose ids have all expired already is not worth writing.
     if (!pending_.empty() && max_time >= cutoff) {
         std::string v;
+        v.reserve(5 + pending_.size() * 24);
         Writer w(v);
         w.u8(kSegmentVersion);
         w.u32(static_cast<std::uint32_t>(pending_.size()));

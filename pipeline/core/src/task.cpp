@@ -141,10 +141,12 @@ std::vector<std::uint32_t> all_pipelines(const CompiledEngine& e) {
 }
 }  // namespace
 
-Task::Task(std::shared_ptr<const CompiledEngine> engine) : Task(engine, all_pipelines(*engine)) {}
+Task::Task(const std::shared_ptr<const CompiledEngine>& engine)
+    : Task(engine, all_pipelines(*engine)) {}
 
-Task::Task(std::shared_ptr<const CompiledEngine> engine, std::vector<std::uint32_t> pipelines)
-    : impl_(std::make_unique<Impl>(std::move(engine), pipelines)) {}
+Task::Task(const std::shared_ptr<const CompiledEngine>& engine,
+           const std::vector<std::uint32_t>& pipelines)
+    : impl_(std::make_unique<Impl>(engine, pipelines)) {}
 
 Task::~Task() = default;
 Task::Task(Task&&) noexcept = default;

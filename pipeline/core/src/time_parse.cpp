@@ -85,12 +85,12 @@ ParsedTime parse_iso8601(std::string_view s) {
             if (!digits(s, at + 1, 2, oh)) {
                 return bad;
             }
-            std::size_t rest = at + 3;
-            if (rest == s.size()) {
-                // +hh
-            } else if (s[rest] == ':' && digits(s, rest + 1, 2, om) && rest + 3 == s.size()) {
-            } else if (digits(s, rest, 2, om) && rest + 2 == s.size()) {
-            } else {
+            const std::size_t rest = at + 3;
+            const bool hh = rest == s.size();
+            const bool hh_colon_mm =
+                !hh && s[rest] == ':' && digits(s, rest + 1, 2, om) && rest + 3 == s.size();
+            const bool hhmm = !hh && !hh_colon_mm && digits(s, rest, 2, om) && rest + 2 == s.size();
+            if (!hh && !hh_colon_mm && !hhmm) {
                 return bad;
             }
             if (oh > 23 || om > 59) {
@@ -103,7 +103,8 @@ ParsedTime parse_iso8601(std::string_view s) {
         }
     }
     const std::int64_t days = days_from_civil(year, month, day);
-    const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
+    const std::int64_t secs = days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 +
+                              second - offset_min * 60;
     return ParsedTime{TimeParse::ok, secs * 1000 + millis};
 }
 

@@ -72,8 +72,7 @@ class FixedWindows final : public PipelineState {
   public:
     explicit FixedWindows(const CompiledPipeline& p)
         : PipelineState(p),
-          size_(p.spec.window.type == WindowType::tumbling ? p.spec.window.size.value
-                                                           : p.spec.window.size.value),
+          size_(p.spec.window.size.value),
           slide_(p.spec.window.type == WindowType::tumbling ? p.spec.window.size.value
                                                             : p.spec.window.slide.value),
           lateness_(p.spec.allowed_lateness.value),
@@ -261,7 +260,7 @@ class FixedWindows final : public PipelineState {
     struct DirtyKey {
         std::int64_t start;
         std::string group;
-        auto operator<=>(const DirtyKey&) const = default;
+        auto operator<=>(const DirtyKey&) const = default;  // NOLINT(modernize-use-nullptr)
     };
 
     Bucket& bucket(std::int64_t start) {

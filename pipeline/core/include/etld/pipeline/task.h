@@ -40,9 +40,10 @@ struct TaskCounters {
 // as soon as the watermark makes them immutable.
 class Task {
   public:
-    explicit Task(std::shared_ptr<const CompiledEngine> engine);
+    explicit Task(const std::shared_ptr<const CompiledEngine>& engine);
     // `pipelines` are indices into EngineSpec::pipelines handled by this task.
-    Task(std::shared_ptr<const CompiledEngine> engine, std::vector<std::uint32_t> pipelines);
+    Task(const std::shared_ptr<const CompiledEngine>& engine,
+         const std::vector<std::uint32_t>& pipelines);
     ~Task();
     Task(Task&&) noexcept;
     Task& operator=(Task&&) noexcept;

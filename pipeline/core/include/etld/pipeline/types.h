@@ -13,7 +13,8 @@ struct StrongInt {
 
     constexpr StrongInt() = default;
     constexpr explicit StrongInt(std::int64_t v) : value(v) {}
-    constexpr auto operator<=>(const StrongInt&) const = default;
+    // clang-tidy 14 misreads defaulted comparisons as using 0 for null.
+    constexpr auto operator<=>(const StrongInt&) const = default;  // NOLINT(modernize-use-nullptr)
 };
 
 struct EventTimeTag {};
