@@ -267,12 +267,15 @@ TaskCounters Task::counters() const {
     c.duplicates = im.duplicates;
     c.too_late = im.step.too_late;
     c.late_applied = im.step.late_applied;
+    c.open_by_pipeline.reserve(im.pipelines.size());
     for (const auto& p : im.pipelines) {
+        const std::uint64_t open = p->open();
         if (p->pipeline().spec.window.type == WindowType::session) {
-            c.open_sessions += p->open();
+            c.open_sessions += open;
         } else {
-            c.open_windows += p->open();
+            c.open_windows += open;
         }
+        c.open_by_pipeline.emplace_back(p->pipeline().index, open);
     }
     c.remembered_ids = im.dedup.size();
     if (im.wm.has) {

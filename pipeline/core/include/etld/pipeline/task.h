@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "etld/pipeline/compile.h"
@@ -29,6 +30,8 @@ struct TaskCounters {
     std::uint64_t open_sessions = 0;   // session states held
     std::uint64_t remembered_ids = 0;  // dedup entries held (some may be expired)
     std::optional<EventTimeMs> watermark;
+    // (pipeline index, open window or session states) for each pipeline of the task.
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> open_by_pipeline;
 };
 
 // The engine's unit of state: one dedup set, one watermark and the window
