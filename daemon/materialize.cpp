@@ -12,19 +12,83 @@ namespace etld::daemon {
 
 namespace kafka = pipeline::kafka;
 
+namespace {
+
+std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
 OutputMaterializer::OutputMaterializer(MaterializeConfig config) : config_(std::move(config)) {}
 
+std::future<std::optional<std::string>> OutputMaterializer::update_spec(pipeline::EngineSpec spec) {
+    std::promise<std::optional<std::string>> promise;
+    auto future = promise.get_future();
+    std::lock_guard lock(spec_mutex_);
+    if (pending_spec_) {
+        pending_spec_->second.set_value("replaced by a newer reload");
+    }
+    pending_spec_.emplace(std::move(spec), std::move(promise));
+    return future;
+}
+
+void OutputMaterializer::apply_pending_spec(std::unique_ptr<storage::ResultStore>& store) {
+    std::optional<std::pair<pipeline::EngineSpec, std::promise<std::optional<std::string>>>> taken;
+    {
+        std::lock_guard lock(spec_mutex_);
+        taken.swap(pending_spec_);
+    }
+    if (!taken) {
+        return;
+    }
+    pipeline::EngineSpec merged = std::move(taken->first);
+    // Results of removed pipelines may still be on their way: keep their tables known.
+    for (const auto& old : config_.spec.pipelines) {
+        bool kept = false;
+        for (const auto& p : merged.pipelines) {
+            kept = kept || p.name == old.name;
+        }
+        if (!kept) {
+            merged.pipelines.push_back(old);
+        }
+    }
+    try {
+        auto next = std::make_unique<storage::ResultStore>(config_.db_path, config_.busy_timeout,
+                                                           merged);
+        store = std::move(next);
+        config_.spec = std::move(merged);
+        taken->second.set_value(std::nullopt);
+    } catch (const std::exception& e) {
+        taken->second.set_value(std::string(e.what()));
+    }
+}
+
+void OutputMaterializer::refuse_pending() {
+    std::lock_guard lock(spec_mutex_);
+    if (pending_spec_) {
+        pending_spec_->second.set_value("the materializer stopped");
+        pending_spec_.reset();
+    }
+}
+
 void OutputMaterializer::run() {
-    storage::ResultStore store(config_.db_path, config_.busy_timeout, config_.spec);
+    auto store =
+        std::make_unique<storage::ResultStore>(config_.db_path, config_.busy_timeout, config_.spec);
     kafka::Properties props = config_.consumer;
     props.emplace_back("isolation.level", "read_committed");
     props.emplace_back("enable.auto.commit", "false");
+    // End-of-partition events give the end offset, past transaction markers.
+    props.emplace_back("enable.partition.eof", "true");
     props.emplace_back("group.id", "etld-materializer");  // required by librdkafka; never joined
     kafka::KafkaPtr consumer = kafka::make_consumer(props);
 
     // The output topic may not exist until the runner has created it.
     int partitions = 0;
     while (!stop_ && partitions == 0) {
+        apply_pending_spec(store);
         auto count = kafka::topic_partition_count(consumer.get(), config_.output_topic,
                                                   std::chrono::seconds(5));
         if (count.partitions) {
@@ -34,9 +98,10 @@ void OutputMaterializer::run() {
         }
     }
     if (stop_) {
+        refuse_pending();
         return;
     }
-    const auto stored = store.next_offsets();
+    const auto stored = store->next_offsets();
     kafka::PartitionListPtr assignment(rd_kafka_topic_partition_list_new(partitions));
     for (int p = 0; p < partitions; ++p) {
         auto it = stored.find({config_.output_topic, p});
@@ -49,11 +114,13 @@ void OutputMaterializer::run() {
 
     std::vector<storage::OutputRecord> batch;
     std::map<int, std::int64_t> position;
+    std::map<int, std::int64_t> eof_at;
     for (const auto& [tp, offset] : stored) {
         position[tp.second] = offset;
     }
     auto last_lag_check = std::chrono::steady_clock::now();
     while (!stop_) {
+        apply_pending_spec(store);
         batch.clear();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
         while (batch.size() < config_.max_batch && std::chrono::steady_clock::now() < deadline) {
@@ -62,7 +129,10 @@ void OutputMaterializer::run() {
                 continue;
             }
             if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    // Applied up to here once the batch before it is.
+                    eof_at[msg->partition] = msg->offset;
+                } else {
                     log(Level::warning,
                         std::string("materializer: ") + rd_kafka_message_errstr(msg.get()));
                 }
@@ -80,7 +150,7 @@ void OutputMaterializer::run() {
         auto backoff = std::chrono::milliseconds(50);
         while (!batch.empty()) {
             storage::ApplyCounts counts;
-            auto error = store.apply(batch, counts);
+            auto error = store->apply(batch, counts);
             if (!error) {
                 stats_.applied += counts.upserted + counts.deleted;
                 stats_.skipped += counts.skipped;
@@ -97,11 +167,16 @@ void OutputMaterializer::run() {
             log(Level::warning,
                 "materializer: SQLite apply failed, retrying: " + error->describe());
             if (stop_) {
+                refuse_pending();
                 return;
             }
             std::this_thread::sleep_for(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
         }
+        for (const auto& [p, offset] : eof_at) {
+            position[p] = std::max(position[p], offset);
+        }
+        eof_at.clear();
         if (std::chrono::steady_clock::now() - last_lag_check > std::chrono::seconds(1)) {
             last_lag_check = std::chrono::steady_clock::now();
             std::int64_t lag = 0;
@@ -114,8 +189,12 @@ void OutputMaterializer::run() {
                 }
             }
             stats_.lag = lag;
+            if (lag <= static_cast<std::int64_t>(config_.max_batch)) {
+                stats_.last_caught_up_unix_ms = unix_ms();
+            }
         }
     }
+    refuse_pending();
     rd_kafka_consumer_close(consumer.get());
 }
 

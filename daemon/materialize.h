@@ -9,11 +9,19 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "etld/pipeline/spec.h"
+
+namespace etld::storage {
+class ResultStore;
+}
 
 namespace etld::daemon {
 
@@ -32,6 +40,8 @@ struct MaterializeStats {
     std::atomic<std::uint64_t> batches{0};
     std::atomic<std::uint64_t> retries{0};
     std::atomic<std::int64_t> lag{0};  // records behind the end of the output topic
+    // Last time the lag was at most one batch (Unix ms); 0 before the first check.
+    std::atomic<std::int64_t> last_caught_up_unix_ms{0};
     std::atomic<bool> healthy{true};
 };
 
@@ -44,10 +54,23 @@ class OutputMaterializer {
     void stop() { stop_ = true; }
     const MaterializeStats& stats() const { return stats_; }
 
+    // Switches to new pipeline definitions between two batches: tables of new
+    // pipelines are created, changed tables are migrated (storage/README.md).
+    // Pipelines missing from `spec` keep their tables and stay known until
+    // the process exits. The future is ready once the switch happened (or
+    // failed, with the reason).
+    std::future<std::optional<std::string>> update_spec(pipeline::EngineSpec spec);
+
   private:
+    void apply_pending_spec(std::unique_ptr<storage::ResultStore>& store);
+    void refuse_pending();
+
     MaterializeConfig config_;
     MaterializeStats stats_;
     std::atomic<bool> stop_{false};
+    std::mutex spec_mutex_;
+    std::optional<std::pair<pipeline::EngineSpec, std::promise<std::optional<std::string>>>>
+        pending_spec_;
 };
 
 }  // namespace etld::daemon

@@ -112,6 +112,7 @@ struct ResultStore::Impl {
                       "PRIMARY KEY (topic, partition)) STRICT"),
               "create etld_offsets");
         for (const auto& p : spec.pipelines) {
+            migrate(p);
             for (const auto& ddl : table_ddl(p, spec.schema)) {
                 check(db.exec(ddl), "create the table of pipeline " + p.name);
             }
@@ -151,6 +152,67 @@ struct ResultStore::Impl {
         save_offset = prepared(
             "INSERT INTO etld_offsets (topic, partition, next_offset) VALUES (?1, ?2, ?3) "
             "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
+    }
+
+    // A table made for an earlier definition of the pipeline: new aggregates
+    // get a column; a changed key or column type moves the old table aside
+    // as <name>_before_<unix ms> (kept for reference, never written again).
+    void migrate(const pipeline::PipelineSpec& p) {
+        Statement info = prepared("PRAGMA table_info(" + sql_identifier(p.name) + ")");
+        struct Column {
+            std::string type;
+            std::int64_t pk = 0;
+        };
+        std::map<std::string, Column> existing;
+        while (true) {
+            const auto r = info.step();
+            check(r.error, "read the columns of " + p.name);
+            if (r.step != Statement::Step::row) {
+                break;
+            }
+            existing[info.column_text(1)] = Column{info.column_text(2), info.column_int64(5)};
+        }
+        if (existing.empty()) {
+            return;
+        }
+        std::vector<std::pair<std::string, std::string>> key{{"window_start", "INTEGER"},
+                                                             {"window_end", "INTEGER"}};
+        for (const auto& g : p.group_by) {
+            key.emplace_back(g, sql_type(field_type(spec.schema, g)));
+        }
+        bool compatible = true;
+        std::size_t key_columns = 0;
+        for (const auto& [name, column] : existing) {
+            key_columns += column.pk > 0 ? 1 : 0;
+        }
+        compatible = key_columns == key.size();
+        for (std::size_t i = 0; i < key.size() && compatible; ++i) {
+            auto it = existing.find(key[i].first);
+            compatible = it != existing.end() && it->second.type == key[i].second &&
+                         it->second.pk == static_cast<std::int64_t>(i + 1);
+        }
+        std::vector<std::string> added;
+        for (const auto& a : p.aggregates) {
+            auto it = existing.find(a.name);
+            if (it == existing.end()) {
+                added.push_back("ALTER TABLE " + sql_identifier(p.name) + " ADD COLUMN " +
+                                sql_identifier(a.name) + " " + sql_type(a.fn));
+            } else if (it->second.type != sql_type(a.fn)) {
+                compatible = false;
+            }
+        }
+        if (!compatible) {
+            const std::string aside = p.name + "_before_" + std::to_string(now_ms());
+            check(db.exec("DROP VIEW IF EXISTS " + sql_identifier(p.name + "_view") +
+                          "; DROP INDEX IF EXISTS " + sql_identifier(p.name + "_by_end") +
+                          "; ALTER TABLE " + sql_identifier(p.name) + " RENAME TO " +
+                          sql_identifier(aside)),
+                  "move the table of the earlier definition of " + p.name + " aside");
+            return;
+        }
+        for (const auto& sql : added) {
+            check(db.exec(sql), "add a column to " + p.name);
+        }
     }
 
     static void check(const std::optional<SqliteError>& error, const std::string& what) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,28 @@ void set_default(Properties& props, const std::string& name, const std::string& 
         }
     }
     props.emplace_back(name, value);
+}
+
+std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Same keyspaces, fed by the same topics: tasks can be rebuilt in place.
+bool same_shape(const Topology& a, const Topology& b) {
+    if (a.keyspaces.size() != b.keyspaces.size()) {
+        return false;
+    }
+    for (std::size_t k = 0; k < a.keyspaces.size(); ++k) {
+        const Keyspace& x = a.keyspaces[k];
+        const Keyspace& y = b.keyspaces[k];
+        if (x.id != y.id || x.direct != y.direct || x.repartition_topic != y.repartition_topic ||
+            x.changelog_topic != y.changelog_topic) {
+            return false;
+        }
+    }
+    return true;
 }
 
 struct TaskId {
@@ -110,15 +133,31 @@ struct Runner::Impl {
     std::optional<KafkaError> cycle_error;  // a produce failed: the cycle must abort
     std::optional<RunOutcome> fatal;
 
+    // Results per pipeline since the last publish, by pipeline index.
+    std::vector<std::uint64_t> pipeline_results;
+    std::map<std::string, std::uint64_t> results_total;
+    Clock::time_point last_publish{};
+    Clock::time_point last_broker_probe{};
+
+    std::mutex update_mutex;
+    std::optional<std::pair<RunnerUpdate, std::promise<UpdateOutcome>>> pending_update;
+
     bool consumer_closed = false;
     std::atomic<bool> stop_requested{false};
     std::atomic<bool> stop_now_requested{false};
 
     Impl(RunnerConfig c, LogFn l)
         : config(std::move(c)), log(std::move(l)), decoder(config.engine->spec().schema) {
+        use_engine();
+    }
+
+    // Derives the topology and the sources from config.engine.
+    void use_engine() {
         spec = &config.engine->spec();
+        pipeline_results.assign(spec->pipelines.size(), 0);
         topology = plan_topology(*spec, config.input_topics, config.partitioned_by,
                                  config.internal_prefix, config.group_id);
+        sources.clear();
         for (const auto& topic : config.input_topics) {
             sources[topic] = Source{true, 0};
         }
@@ -278,7 +317,7 @@ struct Runner::Impl {
         set_default(producer_props, "batch.num.messages", "10000");
         set_default(producer_props, "compression.codec", "lz4");
         set_default(producer_props, "queue.buffering.max.messages", "1000000");
-        producer = make_producer(producer_props);
+        producer = new_client(RD_KAFKA_PRODUCER, make_conf(producer_props), "producer");
 
         Properties consumer_props = config.consumer;
         set_owned(consumer_props, "group.id", config.group_id);
@@ -292,14 +331,7 @@ struct Runner::Impl {
         set_default(consumer_props, "partition.assignment.strategy", "range");
         ConfPtr conf = make_conf(consumer_props);
         rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_trampoline);
-        rd_kafka_conf_set_opaque(conf.get(), this);
-        std::array<char, 512> error{};
-        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size());
-        if (rk == nullptr) {
-            throw RunnerStartError(std::string("cannot create the consumer: ") + error.data());
-        }
-        (void)conf.release();
-        consumer.reset(rk);
+        consumer = new_client(RD_KAFKA_CONSUMER, std::move(conf), "consumer");
         rd_kafka_poll_set_consumer(consumer.get());
 
         Properties restore_props;
@@ -315,6 +347,57 @@ struct Runner::Impl {
         set_owned(restore_props, "enable.auto.commit", "false");
         set_default(restore_props, "group.id", config.group_id + ".restore");
         restorer = make_consumer(restore_props);
+    }
+
+    // A client whose errors reach on_client_error (on the thread that polls it).
+    KafkaPtr new_client(rd_kafka_type_t type, ConfPtr conf, const char* what) {
+        rd_kafka_conf_set_error_cb(conf.get(), &Impl::error_trampoline);
+        rd_kafka_conf_set_opaque(conf.get(), this);
+        std::array<char, 512> error{};
+        rd_kafka_t* rk = rd_kafka_new(type, conf.get(), error.data(), error.size());
+        if (rk == nullptr) {
+            throw RunnerStartError(std::string("cannot create the ") + what + ": " + error.data());
+        }
+        (void)conf.release();
+        return KafkaPtr(rk);
+    }
+
+    static void error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+        static_cast<Impl*>(opaque)->on_client_error(static_cast<rd_kafka_resp_err_t>(err), reason);
+    }
+
+    // Client-level errors are informational: librdkafka keeps reconnecting,
+    // and the transaction calls report what matters. "All brokers down" is
+    // remembered for health until a broker answers again.
+    void on_client_error(rd_kafka_resp_err_t err, const char* reason) {
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            if (!stats.broker_down.exchange(true)) {
+                logf(LogLevel::warning, std::string("no Kafka broker reachable: ") + reason);
+            }
+        } else if (err != RD_KAFKA_RESP_ERR__TRANSPORT) {
+            logf(LogLevel::debug, std::string("Kafka client: ") + reason);
+        }
+    }
+
+    // While no broker is reachable, asks for metadata once a second; an
+    // answer ends the outage.
+    void probe_brokers() {
+        if (!stats.broker_down || Clock::now() - last_broker_probe < std::chrono::seconds(1)) {
+            return;
+        }
+        last_broker_probe = Clock::now();
+        const struct rd_kafka_metadata* md = nullptr;
+        if (rd_kafka_metadata(restorer.get(), 0, nullptr, &md, 1000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+            broker_reachable();
+        }
+    }
+
+    void broker_reachable() {
+        if (stats.broker_down.exchange(false)) {
+            logf(LogLevel::notice, "a Kafka broker is reachable again");
+        }
     }
 
     // Retries retriable errors with backoff; false when stopped or fatal.
@@ -448,6 +531,7 @@ struct Runner::Impl {
         const auto ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
         stats.restores++;
+        stats.restore_ms_total += ms;
         stats.last_restore_ms = ms;
         stats.last_restore_records = records;
         logf(LogLevel::info, "restored " + std::to_string(ids.size()) + " tasks from " +
@@ -493,6 +577,7 @@ struct Runner::Impl {
         rd_kafka_assign(rk, committed.get());
         stats.assigned_partitions = static_cast<std::uint64_t>(partitions->cnt);
         stats.ready = true;
+        publish_detail(true);
         logf(LogLevel::info, "assigned " + std::to_string(partitions->cnt) + " partitions, " +
                                  std::to_string(ids.size()) + " tasks");
     }
@@ -634,6 +719,7 @@ struct Runner::Impl {
             const std::string key = result_key(result);
             const std::string value = result_json(*config.engine, result);
             stats.results++;
+            pipeline_results[result.pipeline]++;
             send(config.output_topic, RD_KAFKA_PARTITION_UA, key, value, nullptr);
         }
         for (const LateRecord& late : output.late) {
@@ -653,45 +739,12 @@ struct Runner::Impl {
         output.clear();
     }
 
-    // The repartition key: the group-by values, unit-separated.
+    // The repartition key and partition, shared with `etld test` (topology.h).
     std::string group_key(const Keyspace& ks) const {
-        std::string key;
-        for (std::size_t i = 0; i < ks.key_fields.size(); ++i) {
-            if (i > 0) {
-                key += '\x1f';
-            }
-            const std::size_t f = ks.key_fields[i];
-            switch (spec->schema.fields[f].type) {
-                case FieldType::string:
-                    key += event.string_at(f);
-                    break;
-                case FieldType::int64:
-                    key += std::to_string(event.int_at(f));
-                    break;
-                case FieldType::float64: {
-                    std::array<char, 32> buffer{};
-                    auto r = std::to_chars(buffer.data(), buffer.data() + buffer.size(),
-                                           event.double_at(f));
-                    key.append(buffer.data(), r.ptr);
-                    break;
-                }
-                case FieldType::boolean:
-                    key += event.bool_at(f) ? "true" : "false";
-                    break;
-            }
-        }
-        return key;
+        return repartition_key(spec->schema, ks, event);
     }
-
-    // The repartition topic's partition of a group key. Chosen here rather
-    // than by librdkafka's partitioner so that every key — the empty key of
-    // a pipeline without group-by included — maps to exactly one partition.
     std::int32_t repartition_partition(std::string_view key) const {
-        std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a
-        for (unsigned char c : key) {
-            hash = (hash ^ c) * 1099511628211ULL;
-        }
-        return static_cast<std::int32_t>(hash % static_cast<std::uint64_t>(config.partitions));
+        return kafka::repartition_partition(key, config.partitions);
     }
 
     // ---- processing --------------------------------------------------------
@@ -772,6 +825,126 @@ struct Runner::Impl {
         stats.open_windows = open;
     }
 
+    // Republishes the gauges that need a lock: lag per owned partition,
+    // watermark and open states per pipeline, results per pipeline.
+    void publish_detail(bool force) {
+        if (!force && Clock::now() - last_publish < std::chrono::seconds(1)) {
+            return;
+        }
+        last_publish = Clock::now();
+        RunnerDetail d;
+        for (std::size_t i = 0; i < pipeline_results.size(); ++i) {
+            results_total[spec->pipelines[i].name] += pipeline_results[i];
+            pipeline_results[i] = 0;
+        }
+        d.results_by_pipeline = results_total;
+        for (const auto& p : spec->pipelines) {
+            d.pipelines.push_back(PipelineGauge{p.name, std::nullopt, 0});
+        }
+        for (const auto& [id, task] : tasks) {
+            const TaskCounters c = task.counters();
+            for (const auto& [index, open] : c.open_by_pipeline) {
+                PipelineGauge& g = d.pipelines[index];
+                g.open += open;
+                if (c.watermark &&
+                    (!g.watermark_ms || c.watermark->value < *g.watermark_ms)) {
+                    g.watermark_ms = c.watermark->value;
+                }
+            }
+        }
+        if (consumer && !consumer_closed) {
+            rd_kafka_topic_partition_list_t* raw = nullptr;
+            if (rd_kafka_assignment(consumer.get(), &raw) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                PartitionListPtr assignment(raw);
+                rd_kafka_position(consumer.get(), assignment.get());
+                for (int i = 0; i < assignment->cnt; ++i) {
+                    const auto& tp = assignment->elems[i];
+                    std::int64_t low = 0;
+                    std::int64_t high = 0;
+                    if (rd_kafka_get_watermark_offsets(consumer.get(), tp.topic, tp.partition, &low,
+                                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                        high < 0) {
+                        continue;
+                    }
+                    if (tp.offset < 0) {
+                        continue;  // nothing consumed yet: the position is unknown
+                    }
+                    d.lags.push_back(PartitionLag{tp.topic, tp.partition,
+                                                  std::max<std::int64_t>(0, high - tp.offset)});
+                }
+            }
+        }
+        stats.publish(std::move(d));
+    }
+
+    // ---- reload ------------------------------------------------------------------
+
+    std::future<UpdateOutcome> request_update(RunnerUpdate update) {
+        std::promise<UpdateOutcome> promise;
+        auto future = promise.get_future();
+        std::lock_guard lock(update_mutex);
+        if (pending_update) {
+            pending_update->second.set_value(
+                UpdateOutcome{UpdateOutcome::superseded, "a newer reload replaced this one"});
+        }
+        pending_update.emplace(std::move(update), std::move(promise));
+        return future;
+    }
+
+    // Called at a transaction boundary (nothing produced since the last
+    // commit, consumer positions equal to the committed offsets).
+    void apply_pending_update() {
+        std::optional<std::pair<RunnerUpdate, std::promise<UpdateOutcome>>> taken;
+        {
+            std::lock_guard lock(update_mutex);
+            taken.swap(pending_update);
+        }
+        if (!taken) {
+            return;
+        }
+        RunnerUpdate& u = taken->first;
+        config.commit_interval = u.commit_interval;
+        config.max_batch_events = u.max_batch_events;
+        if (!u.engine || u.engine == config.engine) {
+            stats.reloads_applied++;
+            taken->second.set_value(UpdateOutcome{UpdateOutcome::applied, "settings applied"});
+            return;
+        }
+        const Topology next = plan_topology(u.engine->spec(), config.input_topics,
+                                            config.partitioned_by, config.internal_prefix,
+                                            config.group_id);
+        if (!same_shape(topology, next)) {
+            taken->second.set_value(UpdateOutcome{
+                UpdateOutcome::needs_new_runner,
+                "the pipelines' keyspaces changed: the runner must rejoin the group"});
+            return;
+        }
+        publish_detail(true);  // results so far, under the old pipeline indices
+        config.engine = std::move(u.engine);
+        use_engine();
+        std::vector<TaskId> ids;
+        for (const auto& [id, task] : tasks) {
+            ids.push_back(id);
+        }
+        // Unchanged pipelines find their state in the changelog; changed ones
+        // (another fingerprint) start empty.
+        restore_tasks(ids);
+        sync_counters();
+        publish_detail(true);
+        stats.reloads_applied++;
+        taken->second.set_value(UpdateOutcome{
+            UpdateOutcome::applied, "pipelines switched; " + std::to_string(ids.size()) +
+                                        " tasks rebuilt from their changelogs"});
+    }
+
+    void refuse_pending_update(const std::string& why) {
+        std::lock_guard lock(update_mutex);
+        if (pending_update) {
+            pending_update->second.set_value(UpdateOutcome{UpdateOutcome::refused, why});
+            pending_update.reset();
+        }
+    }
+
     // ---- the commit cycle ----------------------------------------------------
 
     // Produces the changelog deltas, sends the consumer's positions and
@@ -809,6 +982,7 @@ struct Runner::Impl {
                     ->offset = assignment->elems[i].offset;
             }
         }
+        const auto commit_start = Clock::now();
         if (offsets->cnt > 0) {
             GroupMetadataPtr meta(rd_kafka_consumer_group_metadata(consumer.get()));
             while (true) {
@@ -843,8 +1017,12 @@ struct Runner::Impl {
             return abort_cycle(*error);
         }
         in_transaction = false;
+        stats.commit_seconds.observe(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - commit_start));
+        stats.last_commit_unix_ms = unix_ms();
         stats.transactions_committed++;
         stats.degraded = false;
+        broker_reachable();
         sync_counters();
         return true;
     }
@@ -981,8 +1159,14 @@ struct Runner::Impl {
                 last_tick = Clock::now();
                 advance_idle_tasks();
                 commit_cycle();
+                if (!in_transaction && !fatal) {
+                    apply_pending_update();
+                }
+                probe_brokers();
+                publish_detail(false);
             }
         }
+        refuse_pending_update("etld is stopping");
         if (fatal) {
             return *fatal;
         }
@@ -1002,6 +1186,32 @@ struct Runner::Impl {
         return RunOutcome::stopped;
     }
 };
+
+void DurationHistogram::observe(std::chrono::microseconds d) {
+    const double seconds = static_cast<double>(d.count()) / 1e6;
+    std::size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) {
+        ++i;
+    }
+    buckets_[i].fetch_add(1, std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+    sum_us_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.count())),
+                      std::memory_order_relaxed);
+}
+
+DurationHistogram::Snapshot DurationHistogram::snapshot() const {
+    Snapshot s;
+    for (std::size_t i = 0; i < buckets_.size(); ++i) {
+        s.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
+    }
+    s.count = count_.load(std::memory_order_relaxed);
+    s.sum_seconds = static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6;
+    return s;
+}
+
+std::future<UpdateOutcome> Runner::update(RunnerUpdate update) {
+    return impl_->request_update(std::move(update));
+}
 
 Runner::Runner(RunnerConfig config, LogFn log)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(log))) {}
