@@ -705,3 +705,19 @@ LoadResult load_config_string(std::string_view text, std::string_view name) {
 }
 
 }  // namespace etld::conf
+
+namespace etld::conf {
+
+std::string peek_state_dir(const std::string& path) {
+    try {
+        const toml::table root = toml::parse_file(path);
+        if (auto dir = root["service"]["state_dir"].value<std::string>()) {
+            return *dir;
+        }
+    } catch (const toml::parse_error&) {
+        // An unreadable or invalid file: the default it is.
+    }
+    return ServiceConfig{}.state_dir;
+}
+
+}  // namespace etld::conf

@@ -32,6 +32,10 @@ std::string format_error(const ConfigError& error);
 /// One formatted error per line, each ending in '\n'.
 std::string format_errors(const std::vector<ConfigError>& errors);
 
+/// service.state_dir of `path` read leniently (the rest of the file may be invalid), or its
+/// default. Used by `etld reload` to find the running daemon's control socket.
+std::string peek_state_dir(const std::string& path);
+
 /// Thrown by LoadResult::config() on a failed load; what() lists every error.
 class InvalidConfig : public std::runtime_error {
   public:

@@ -239,14 +239,11 @@ int reload_command(const std::vector<std::string>& args, std::ostream& out, std:
         if (config_path.empty()) {
             config_path = kDefaultConfig;
         }
-        // Only service.state_dir is needed; the daemon validates the rest.
-        const conf::LoadResult loaded = conf::load_config_file(config_path);
-        if (!loaded.ok()) {
-            err << conf::format_errors(loaded.errors());
-            err << "etld reload: not sent; the running daemon keeps its configuration\n";
-            return kExitConfig;
-        }
-        socket_path = control_socket_path(loaded.config().service.state_dir);
+        // Only service.state_dir is needed here. The daemon validates the
+        // whole file, logs its errors and reports them back, so an invalid
+        // file is still sent (and rejected there, visibly in its metrics).
+        const std::string state_dir = conf::peek_state_dir(config_path);
+        socket_path = control_socket_path(state_dir);
     }
     try {
         const ControlReply reply = send_control(socket_path, "reload", timeout_s);

@@ -1,6 +1,7 @@
 #include "daemon/metrics.h"
 
-#include <cstdio>
+#include <array>
+#include <charconv>
 #include <sstream>
 
 #include "etld/pipeline/event.h"
@@ -40,10 +41,11 @@ class Writer {
     }
     std::string str() const { return out_.str(); }
 
+    // The shortest text that reads back as the same double.
     static std::string number(double v) {
         std::array<char, 64> buffer{};
-        std::snprintf(buffer.data(), buffer.size(), "%.17g", v);
-        return buffer.data();
+        const auto r = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
+        return std::string(buffer.data(), r.ptr);
     }
 
   private:
