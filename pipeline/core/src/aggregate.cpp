@@ -3,16 +3,28 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
+#include <new>
 
 #include "hash.h"
 
 namespace etld::pipeline::detail {
 
 bool DistinctSet::insert(IdHash h) {
-    if ((size_ + 1) * 10 > slots_.size() * 7) {
+    if (cap_ == 0) {
+        if (size_ == 0) {
+            one_ = h;
+            size_ = 1;
+            return true;
+        }
+        if (one_ == h) {
+            return false;
+        }
+        grow();
+    } else if ((size_ + 1) * 10 > cap_ * 7) {
         grow();
     }
-    const std::size_t mask = slots_.size() - 1;
+    const std::size_t mask = cap_ - 1;
     for (std::size_t i = h.hi & mask;; i = (i + 1) & mask) {
         IdHash& s = slots_[i];
         if (s.lo == 0 && s.hi == 0) {
@@ -27,22 +39,32 @@ bool DistinctSet::insert(IdHash h) {
 }
 
 void DistinctSet::grow() {
-    std::vector<IdHash> old;
-    old.swap(slots_);
-    slots_.assign(old.empty() ? 8 : old.size() * 2, IdHash{});
+    IdHash* old = cap_ == 0 ? nullptr : slots_;
+    const std::uint32_t old_cap = cap_;
+    const IdHash single = cap_ == 0 && size_ == 1 ? one_ : IdHash{};
+    const std::uint32_t cap = cap_ == 0 ? 8 : cap_ * 2;
+    slots_ = new IdHash[cap]();
+    cap_ = cap;
     size_ = 0;
-    for (const auto& h : old) {
-        if (h.lo != 0 || h.hi != 0) {
-            insert(h);
+    if (old == nullptr) {
+        if (single.lo != 0 || single.hi != 0) {
+            insert(single);
+        }
+        return;
+    }
+    for (std::uint32_t i = 0; i < old_cap; ++i) {
+        if (old[i].lo != 0 || old[i].hi != 0) {
+            insert(old[i]);
         }
     }
+    delete[] old;
 }
 
 void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
-    if ((size_ + 1) * 10 > slots_.size() * 7) {
+    if ((size_ + 1) * 10 > cap_ * 7) {
         grow();
     }
-    const std::size_t mask = slots_.size() - 1;
+    const std::size_t mask = cap_ - 1;
     for (std::size_t i = (h >> 7) & mask;; i = (i + 1) & mask) {
         Slot& s = slots_[i];
         if (s.h == 0) {
@@ -52,7 +74,8 @@ void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
             ++size_;
             return;
         }
-        if (s.h == h && s.key == key) {
+        if (s.h == h && s.key.size() == key.size() &&
+            std::memcmp(s.key.data(), key.data(), key.size()) == 0) {
             s.count += n;
             return;
         }
@@ -60,26 +83,64 @@ void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
 }
 
 void TopKCounts::grow() {
-    std::vector<Slot> old;
-    old.swap(slots_);
-    slots_.resize(old.empty() ? 8 : old.size() * 2);
+    Slot* old = slots_;
+    const std::uint32_t old_cap = cap_;
+    cap_ = cap_ == 0 ? 8 : cap_ * 2;
+    slots_ = new Slot[cap_];
     size_ = 0;
-    for (auto& s : old) {
-        if (s.h != 0) {
-            add(s.key, s.h, s.count);
+    for (std::uint32_t i = 0; i < old_cap; ++i) {
+        if (old[i].h != 0) {
+            add(old[i].key, old[i].h, old[i].count);
         }
+    }
+    delete[] old;
+}
+
+void AggState::reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk) {
+    release();
+    cells_ = cells;
+    distinct_ = static_cast<std::uint16_t>(distinct);
+    topk_ = static_cast<std::uint16_t>(topk);
+    const std::size_t bytes =
+        cells * sizeof(Cell) + distinct * sizeof(DistinctSet) + topk * sizeof(TopKCounts);
+    if (bytes == 0) {
+        return;
+    }
+    block_ = static_cast<unsigned char*>(::operator new(bytes));
+    for (std::uint32_t i = 0; i < cells; ++i) {
+        new (block_ + i * sizeof(Cell)) Cell{};
+    }
+    for (std::uint32_t i = 0; i < distinct; ++i) {
+        new (&distinct_at(i)) DistinctSet();
+    }
+    for (std::uint32_t i = 0; i < topk; ++i) {
+        new (&topk_at(i)) TopKCounts();
     }
 }
 
-void Aggregator::value_bytes(const Event& e, std::uint32_t field, FieldType t, std::string& out) {
-    out.clear();
+void AggState::release() noexcept {
+    if (block_ == nullptr) {
+        return;
+    }
+    for (std::uint32_t i = 0; i < distinct_; ++i) {
+        distinct_at(i).~DistinctSet();
+    }
+    for (std::uint32_t i = 0; i < topk_; ++i) {
+        topk_at(i).~TopKCounts();
+    }
+    ::operator delete(block_);
+    block_ = nullptr;
+}
+
+std::string_view Aggregator::value_bytes(const Event& e, std::uint32_t field, FieldType t,
+                                         std::string& scratch) {
+    scratch.clear();
     switch (t) {
         case FieldType::string:
-            out.assign(e.string_at(field));
-            break;
+            return e.string_at(field);
         case FieldType::int64: {
             const auto v = static_cast<std::uint64_t>(e.int_at(field));
-            out.append(reinterpret_cast<const char*>(&v), 8);
+            scratch.append(reinterpret_cast<const char*>(&v), 8);
             break;
         }
         case FieldType::float64: {
@@ -88,13 +149,14 @@ void Aggregator::value_bytes(const Event& e, std::uint32_t field, FieldType t, s
                 d = 0;  // one key for -0.0 and 0.0
             }
             const auto v = std::bit_cast<std::uint64_t>(d);
-            out.append(reinterpret_cast<const char*>(&v), 8);
+            scratch.append(reinterpret_cast<const char*>(&v), 8);
             break;
         }
         case FieldType::boolean:
-            out.push_back(e.bool_at(field) ? '\1' : '\0');
+            scratch.push_back(e.bool_at(field) ? '\1' : '\0');
             break;
     }
+    return scratch;
 }
 
 FieldValue Aggregator::value_from_bytes(std::string_view b, FieldType t) {
@@ -115,12 +177,7 @@ FieldValue Aggregator::value_from_bytes(std::string_view b, FieldType t) {
 }
 
 void Aggregator::init(AggState& s) const {
-    s.cells = std::make_unique<Cell[]>(p_.cells);
-    if (p_.distinct_sets > 0 || p_.topk_maps > 0) {
-        s.heavy = std::make_unique<HeavyState>();
-        s.heavy->distinct.resize(p_.distinct_sets);
-        s.heavy->topk.resize(p_.topk_maps);
-    }
+    s.reset(p_.cells, p_.distinct_sets, p_.topk_maps);
 }
 
 void Aggregator::prepare(const Event& e, Contribution& c) const {
@@ -129,7 +186,8 @@ void Aggregator::prepare(const Event& e, Contribution& c) const {
         c.applies.assign(n, 0);
         c.x.assign(n, 0);
         c.hashes.assign(n, IdHash{});
-        c.keys.assign(n, std::string());
+        c.keys.assign(n, std::string_view());
+        c.scratch.assign(n, std::string());
     }
     for (std::size_t i = 0; i < n; ++i) {
         const CompiledAggregate& a = p_.aggregates[i];
@@ -148,13 +206,13 @@ void Aggregator::prepare(const Event& e, Contribution& c) const {
                 break;
             case AggregateFn::count_distinct:
                 if (applies) {
-                    value_bytes(e, a.field, a.field_type, c.keys[i]);
-                    c.hashes[i] = hash128(c.keys[i], 0x5bd1e995u);
+                    c.hashes[i] =
+                        hash128(value_bytes(e, a.field, a.field_type, c.scratch[i]), 0x5bd1e995u);
                 }
                 break;
             case AggregateFn::top_k:
                 if (applies) {
-                    value_bytes(e, a.field, a.field_type, c.keys[i]);
+                    c.keys[i] = value_bytes(e, a.field, a.field_type, c.scratch[i]);
                     c.hashes[i].lo = TopKCounts::hash(c.keys[i]);
                 }
                 break;
@@ -174,17 +232,17 @@ void Aggregator::add(const Contribution& c, AggState& s) const {
         const CompiledAggregate& a = p_.aggregates[i];
         switch (a.fn) {
             case AggregateFn::count:
-                ++s.cells[a.slot].n;
+                ++s.cells()[a.slot].n;
                 break;
             case AggregateFn::sum:
-                s.cells[a.slot].x += c.x[i];
+                s.cells()[a.slot].x += c.x[i];
                 break;
             case AggregateFn::avg:
-                s.cells[a.slot].x += c.x[i];
-                ++s.cells[a.slot].n;
+                s.cells()[a.slot].x += c.x[i];
+                ++s.cells()[a.slot].n;
                 break;
             case AggregateFn::min: {
-                Cell& cell = s.cells[a.slot];
+                Cell& cell = s.cells()[a.slot];
                 if (cell.n == 0 || c.x[i] < cell.x) {
                     cell.x = c.x[i];
                 }
@@ -192,7 +250,7 @@ void Aggregator::add(const Contribution& c, AggState& s) const {
                 break;
             }
             case AggregateFn::max: {
-                Cell& cell = s.cells[a.slot];
+                Cell& cell = s.cells()[a.slot];
                 if (cell.n == 0 || c.x[i] > cell.x) {
                     cell.x = c.x[i];
                 }
@@ -200,10 +258,10 @@ void Aggregator::add(const Contribution& c, AggState& s) const {
                 break;
             }
             case AggregateFn::count_distinct:
-                s.heavy->distinct[a.slot].insert(c.hashes[i]);
+                s.distinct(a.slot).insert(c.hashes[i]);
                 break;
             case AggregateFn::top_k:
-                s.heavy->topk[a.slot].add(c.keys[i], c.hashes[i].lo, 1);
+                s.topk(a.slot).add(c.keys[i], c.hashes[i].lo, 1);
                 break;
             case AggregateFn::ratio:
                 break;
@@ -217,13 +275,13 @@ void Aggregator::merge(AggState& into, const AggState& from) const {
             case AggregateFn::count:
             case AggregateFn::sum:
             case AggregateFn::avg:
-                into.cells[a.slot].x += from.cells[a.slot].x;
-                into.cells[a.slot].n += from.cells[a.slot].n;
+                into.cells()[a.slot].x += from.cells()[a.slot].x;
+                into.cells()[a.slot].n += from.cells()[a.slot].n;
                 break;
             case AggregateFn::min:
             case AggregateFn::max: {
-                Cell& t = into.cells[a.slot];
-                const Cell& f = from.cells[a.slot];
+                Cell& t = into.cells()[a.slot];
+                const Cell& f = from.cells()[a.slot];
                 if (f.n != 0 && (t.n == 0 || (a.fn == AggregateFn::min ? f.x < t.x : f.x > t.x))) {
                     t.x = f.x;
                 }
@@ -231,12 +289,12 @@ void Aggregator::merge(AggState& into, const AggState& from) const {
                 break;
             }
             case AggregateFn::count_distinct:
-                from.heavy->distinct[a.slot].for_each(
-                    [&](const IdHash& h) { into.heavy->distinct[a.slot].insert(h); });
+                from.distinct(a.slot).for_each(
+                    [&](const IdHash& h) { into.distinct(a.slot).insert(h); });
                 break;
             case AggregateFn::top_k:
-                from.heavy->topk[a.slot].for_each([&](std::string_view k, std::int64_t n) {
-                    into.heavy->topk[a.slot].add(k, TopKCounts::hash(k), n);
+                from.topk(a.slot).for_each([&](std::string_view k, std::int64_t n) {
+                    into.topk(a.slot).add(k, TopKCounts::hash(k), n);
                 });
                 break;
             case AggregateFn::ratio:
@@ -271,29 +329,29 @@ void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) con
         const CompiledAggregate& a = p_.aggregates[i];
         switch (a.fn) {
             case AggregateFn::count:
-                out[i] = s.cells[a.slot].n;
+                out[i] = s.cells()[a.slot].n;
                 break;
             case AggregateFn::sum:
-                out[i] = s.cells[a.slot].x;
+                out[i] = s.cells()[a.slot].x;
                 break;
             case AggregateFn::avg:
-                if (s.cells[a.slot].n > 0) {
-                    out[i] = s.cells[a.slot].x / static_cast<double>(s.cells[a.slot].n);
+                if (s.cells()[a.slot].n > 0) {
+                    out[i] = s.cells()[a.slot].x / static_cast<double>(s.cells()[a.slot].n);
                 }
                 break;
             case AggregateFn::min:
             case AggregateFn::max:
-                if (s.cells[a.slot].n > 0) {
-                    out[i] = s.cells[a.slot].x;
+                if (s.cells()[a.slot].n > 0) {
+                    out[i] = s.cells()[a.slot].x;
                 }
                 break;
             case AggregateFn::count_distinct:
-                out[i] = static_cast<std::int64_t>(s.heavy->distinct[a.slot].size());
+                out[i] = static_cast<std::int64_t>(s.distinct(a.slot).size());
                 break;
             case AggregateFn::top_k: {
                 std::vector<TopKEntry> all;
-                all.reserve(s.heavy->topk[a.slot].size());
-                s.heavy->topk[a.slot].for_each([&](std::string_view k, std::int64_t n) {
+                all.reserve(s.topk(a.slot).size());
+                s.topk(a.slot).for_each([&](std::string_view k, std::int64_t n) {
                     all.push_back(TopKEntry{value_from_bytes(k, a.field_type), n});
                 });
                 auto better = [](const TopKEntry& x, const TopKEntry& y) {
@@ -330,11 +388,11 @@ void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) con
 
 void Aggregator::encode(const AggState& s, Writer& w) const {
     for (std::uint32_t i = 0; i < p_.cells; ++i) {
-        w.f64(s.cells[i].x);
-        w.i64(s.cells[i].n);
+        w.f64(s.cells()[i].x);
+        w.i64(s.cells()[i].n);
     }
     for (std::uint32_t i = 0; i < p_.distinct_sets; ++i) {
-        const DistinctSet& d = s.heavy->distinct[i];
+        const DistinctSet& d = s.distinct(i);
         w.u32(static_cast<std::uint32_t>(d.size()));
         d.for_each([&](const IdHash& h) {
             w.u64(h.lo);
@@ -342,7 +400,7 @@ void Aggregator::encode(const AggState& s, Writer& w) const {
         });
     }
     for (std::uint32_t i = 0; i < p_.topk_maps; ++i) {
-        const TopKCounts& m = s.heavy->topk[i];
+        const TopKCounts& m = s.topk(i);
         w.u32(static_cast<std::uint32_t>(m.size()));
         m.for_each([&](std::string_view k, std::int64_t n) {
             w.bytes(k);
@@ -354,8 +412,8 @@ void Aggregator::encode(const AggState& s, Writer& w) const {
 bool Aggregator::decode(Reader& r, AggState& s) const {
     init(s);
     for (std::uint32_t i = 0; i < p_.cells; ++i) {
-        s.cells[i].x = r.f64();
-        s.cells[i].n = r.i64();
+        s.cells()[i].x = r.f64();
+        s.cells()[i].n = r.i64();
     }
     for (std::uint32_t i = 0; i < p_.distinct_sets; ++i) {
         const std::uint32_t n = r.u32();
@@ -369,7 +427,7 @@ bool Aggregator::decode(Reader& r, AggState& s) const {
             if (h.lo == 0 && h.hi == 0) {
                 return false;
             }
-            s.heavy->distinct[i].insert(h);
+            s.distinct(i).insert(h);
         }
     }
     for (std::uint32_t i = 0; i < p_.topk_maps; ++i) {
@@ -383,7 +441,7 @@ bool Aggregator::decode(Reader& r, AggState& s) const {
             if (c <= 0) {
                 return false;
             }
-            s.heavy->topk[i].add(k, TopKCounts::hash(k), c);
+            s.topk(i).add(k, TopKCounts::hash(k), c);
         }
     }
     return r.ok();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "codec.h"
@@ -27,24 +28,44 @@ struct StringHash {
 };
 
 // Exact set of 128-bit value hashes for count_distinct. Grows only: a window
-// never forgets a value while it is open.
+// never forgets a value while it is open. Up to one value lives inline (a
+// session of one user, say), so small sets cost no allocation.
 class DistinctSet {
   public:
+    DistinctSet() = default;
+    ~DistinctSet() {
+        if (cap_ > 0) {
+            delete[] slots_;
+        }
+    }
+    DistinctSet(const DistinctSet&) = delete;
+    DistinctSet& operator=(const DistinctSet&) = delete;
+
     bool insert(IdHash h);
     std::size_t size() const { return size_; }
     template <typename F>
     void for_each(F&& f) const {
-        for (const auto& s : slots_) {
-            if (s.lo != 0 || s.hi != 0) {
-                f(s);
+        if (cap_ == 0) {
+            if (size_ == 1) {
+                f(one_);
+            }
+            return;
+        }
+        for (std::uint32_t i = 0; i < cap_; ++i) {
+            if (slots_[i].lo != 0 || slots_[i].hi != 0) {
+                f(slots_[i]);
             }
         }
     }
 
   private:
     void grow();
-    std::vector<IdHash> slots_;
-    std::size_t size_ = 0;
+    union {
+        IdHash one_{};   // cap_ == 0: the single value, if size_ == 1
+        IdHash* slots_;  // cap_ > 0: open addressing, all-zero = empty
+    };
+    std::uint32_t cap_ = 0;
+    std::uint32_t size_ = 0;
 };
 
 // Counts per value for top_k: a flat open-addressing table keyed by the
@@ -52,6 +73,11 @@ class DistinctSet {
 // event lands in. Grows only while its window is open.
 class TopKCounts {
   public:
+    TopKCounts() = default;
+    ~TopKCounts() { delete[] slots_; }
+    TopKCounts(const TopKCounts&) = delete;
+    TopKCounts& operator=(const TopKCounts&) = delete;
+
     static std::uint64_t hash(std::string_view key) {
         return hash128(key, 0x9fb21c651e98df25ULL).lo | 1;
     }
@@ -59,9 +85,9 @@ class TopKCounts {
     std::size_t size() const { return size_; }
     template <typename F>
     void for_each(F&& f) const {
-        for (const auto& s : slots_) {
-            if (s.h != 0) {
-                f(std::string_view(s.key), s.count);
+        for (std::uint32_t i = 0; i < cap_; ++i) {
+            if (slots_[i].h != 0) {
+                f(std::string_view(slots_[i].key), slots_[i].count);
             }
         }
     }
@@ -73,8 +99,9 @@ class TopKCounts {
         std::string key;
     };
     void grow();
-    std::vector<Slot> slots_;
-    std::size_t size_ = 0;
+    Slot* slots_ = nullptr;
+    std::uint32_t cap_ = 0;
+    std::uint32_t size_ = 0;
 };
 
 // count: n; sum: x; avg: x and n; min/max: x, and n = 1 once a value was seen.
@@ -83,23 +110,62 @@ struct Cell {
     std::int64_t n = 0;
 };
 
-struct HeavyState {
-    std::vector<DistinctSet> distinct;
-    std::vector<TopKCounts> topk;
-};
+// The aggregate state of one window: one allocation holding the numeric
+// cells, then the distinct sets, then the top-k tables, so updating a window
+// touches one block instead of following a pointer per aggregate kind.
+class AggState {
+  public:
+    AggState() = default;
+    ~AggState() { release(); }
+    AggState(AggState&& o) noexcept
+        : block_(std::exchange(o.block_, nullptr)),
+          cells_(o.cells_),
+          distinct_(o.distinct_),
+          topk_(o.topk_) {}
+    AggState& operator=(AggState&& o) noexcept {
+        if (this != &o) {
+            release();
+            block_ = std::exchange(o.block_, nullptr);
+            cells_ = o.cells_;
+            distinct_ = o.distinct_;
+            topk_ = o.topk_;
+        }
+        return *this;
+    }
+    AggState(const AggState&) = delete;
+    AggState& operator=(const AggState&) = delete;
 
-struct AggState {
-    std::unique_ptr<Cell[]> cells;
-    std::unique_ptr<HeavyState> heavy;  // only for pipelines with distinct/top-k
+    // Allocates zeroed cells and empty sets (dropping any previous state).
+    void reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk);
+
+    Cell* cells() const { return reinterpret_cast<Cell*>(block_); }
+    DistinctSet& distinct(std::uint32_t i) const {
+        return reinterpret_cast<DistinctSet*>(block_ + cells_ * sizeof(Cell))[i];
+    }
+    TopKCounts& topk(std::uint32_t i) const {
+        return reinterpret_cast<TopKCounts*>(block_ + cells_ * sizeof(Cell) +
+                                             distinct_ * sizeof(DistinctSet))[i];
+    }
+
+  private:
+    void release() noexcept;
+    DistinctSet& distinct_at(std::uint32_t i) const { return distinct(i); }
+    TopKCounts& topk_at(std::uint32_t i) const { return topk(i); }
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): freed in release()
+    unsigned char* block_ = nullptr;
+    std::uint32_t cells_ = 0;
+    std::uint16_t distinct_ = 0;
+    std::uint16_t topk_ = 0;
 };
 
 // What one event contributes to a pipeline's aggregates, computed once per
 // event and then added to every window the event belongs to.
 struct Contribution {
-    std::vector<char> applies;      // per aggregate: where-predicate held
-    std::vector<double> x;          // per aggregate: expression value
-    std::vector<IdHash> hashes;     // per aggregate: distinct value hash
-    std::vector<std::string> keys;  // per aggregate: top-k value bytes
+    std::vector<char> applies;           // per aggregate: where-predicate held
+    std::vector<double> x;               // per aggregate: expression value
+    std::vector<IdHash> hashes;          // per aggregate: distinct value hash
+    std::vector<std::string_view> keys;  // per aggregate: top-k value bytes
+    std::vector<std::string> scratch;    // per aggregate: bytes of non-string values
 };
 
 class Aggregator {
@@ -116,8 +182,10 @@ class Aggregator {
     bool decode(Reader& r, AggState& s) const;
     std::size_t count() const { return p_.aggregates.size(); }
 
-    // Canonical bytes of a field value (top-k keys, distinct hashing).
-    static void value_bytes(const Event& e, std::uint32_t field, FieldType t, std::string& out);
+    // Canonical bytes of a field value (top-k keys, distinct hashing):
+    // a string field's own bytes, or `scratch` holding a number's bytes.
+    static std::string_view value_bytes(const Event& e, std::uint32_t field, FieldType t,
+                                        std::string& scratch);
     static FieldValue value_from_bytes(std::string_view b, FieldType t);
 
   private:

@@ -1,6 +1,11 @@
 #include "dedup.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "codec.h"
 
@@ -24,7 +29,35 @@ std::size_t sized_for(std::size_t n) {
 bool empty(const IdHash& h) {
     return h.lo == 0 && h.hi == 0;
 }
+// Tables at least this large ask for transparent huge pages.
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kHugeTableBytes = 4 * kHugePage;
 }  // namespace
+
+void DedupSet::Slots::reset(std::size_t n) {
+    static_assert(std::is_trivially_copyable_v<Entry>);
+    p_.reset();
+    n_ = 0;
+    const std::size_t bytes = n * sizeof(Entry);
+    auto* p = static_cast<Entry*>(std::malloc(bytes));
+    if (p == nullptr) {
+        throw std::bad_alloc();
+    }
+#ifdef MADV_HUGEPAGE
+    if (bytes >= kHugeTableBytes) {
+        // Only the 2 MiB-aligned interior can use huge pages. The advice must
+        // come before the pages are first touched; failure (no THP) is harmless.
+        const auto first = (reinterpret_cast<std::uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1);
+        const auto last = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(kHugePage - 1);
+        if (last > first) {
+            ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+        }
+    }
+#endif
+    std::memset(static_cast<void*>(p), 0, bytes);
+    p_.reset(p);
+    n_ = n;
+}
 
 bool DedupSet::contains(IdHash id, std::int64_t cutoff) const {
     if (size_ == 0) {
@@ -51,6 +84,13 @@ bool DedupSet::check_and_insert(IdHash id, std::int64_t time, std::int64_t cutof
         for (std::size_t dist = 0;; ++dist) {
             Entry& s = slots_[pos];
             if (empty(s.id) || distance(pos, s.id) < dist) {
+                if (!over(size_ + 1, slots_.size())) {
+                    // Absent and no rebuild due: insert where the probe stopped.
+                    place_from(pos, dist, Entry{id, time});
+                    min_time_ = std::min(min_time_, time);
+                    pending_.push_back(Entry{id, time});
+                    return false;
+                }
                 break;
             }
             if (s.id == id) {
@@ -72,8 +112,10 @@ bool DedupSet::check_and_insert(IdHash id, std::int64_t time, std::int64_t cutof
 }
 
 void DedupSet::place(Entry e) {
-    std::size_t pos = home(e.id);
-    std::size_t dist = 0;
+    place_from(home(e.id), 0, e);
+}
+
+void DedupSet::place_from(std::size_t pos, std::size_t dist, Entry e) {
     while (true) {
         Entry& s = slots_[pos];
         if (empty(s.id)) {
@@ -100,9 +142,9 @@ void DedupSet::place(Entry e) {
 }
 
 void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
-    std::vector<Entry> old;
+    Slots old;
     old.swap(slots_);
-    slots_.assign(std::max<std::size_t>(capacity, 16), Entry{});
+    slots_.reset(std::max<std::size_t>(capacity, 16));
     size_ = 0;
     min_time_ = std::numeric_limits<std::int64_t>::max();
     for (const Entry& e : old) {

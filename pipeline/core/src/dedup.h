@@ -3,8 +3,10 @@
 // Internal: the remembered event ids of one task.
 
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,7 +23,9 @@ namespace etld::pipeline::detail {
 // time), kept between 62% and 80% full, so a remembered id costs
 // 24 / load = 30..39 bytes. Expired ids (time < watermark - horizon) are
 // ignored by lookups and dropped when the table is rebuilt, which happens
-// instead of growing whenever expired entries exist.
+// instead of growing whenever expired entries exist. Every event probes one
+// random slot, so a large table asks for transparent huge pages: with 4 KiB
+// pages, a table of millions of ids misses the TLB on nearly every event.
 //
 // Changelog: the ids added between two flushes form one segment record keyed
 // by a growing segment number; a segment is tombstoned once all of its ids
@@ -43,7 +47,7 @@ class DedupSet {
 
     std::size_t size() const { return size_; }
     void prefetch(const IdHash& id) const {
-        if (!slots_.empty()) {
+        if (slots_.size() != 0) {
             __builtin_prefetch(&slots_[home(id)]);
         }
     }
@@ -68,10 +72,35 @@ class DedupSet {
         const std::size_t hm = home(h);
         return pos >= hm ? pos - hm : pos + slots_.size() - hm;
     }
+    // Robin Hood insertion of an id known to be absent, continuing a probe
+    // that reached `pos` at probe distance `dist`.
+    void place_from(std::size_t pos, std::size_t dist, Entry e);
     void place(Entry e);
     void rebuild(std::size_t capacity, std::int64_t cutoff);
 
-    std::vector<Entry> slots_;
+    // A zero-filled array of slots (all-zero = empty).
+    class Slots {
+      public:
+        void reset(std::size_t n);
+        void swap(Slots& o) noexcept {
+            std::swap(p_, o.p_);
+            std::swap(n_, o.n_);
+        }
+        std::size_t size() const { return n_; }
+        Entry& operator[](std::size_t i) { return p_[i]; }
+        const Entry& operator[](std::size_t i) const { return p_[i]; }
+        const Entry* begin() const { return p_.get(); }
+        const Entry* end() const { return p_.get() + n_; }
+
+      private:
+        struct Free {
+            void operator()(Entry* p) const { std::free(p); }
+        };
+        std::unique_ptr<Entry[], Free> p_;
+        std::size_t n_ = 0;
+    };
+
+    Slots slots_;
     std::size_t size_ = 0;
     std::int64_t min_time_ = std::numeric_limits<std::int64_t>::max();
     std::vector<Entry> pending_;
