@@ -1,5 +1,8 @@
 #include "pipeline/kafka/topology.h"
 
+#include <array>
+#include <charconv>
+
 namespace etld::pipeline::kafka {
 
 std::string topic_safe(const std::string& text) {
@@ -12,6 +15,44 @@ std::string topic_safe(const std::string& text) {
         }
     }
     return out;
+}
+
+std::string repartition_key(const EventSchema& schema, const Keyspace& keyspace,
+                            const Event& event) {
+    std::string key;
+    for (std::size_t i = 0; i < keyspace.key_fields.size(); ++i) {
+        if (i > 0) {
+            key += '\x1f';
+        }
+        const std::size_t f = keyspace.key_fields[i];
+        switch (schema.fields[f].type) {
+            case FieldType::string:
+                key += event.string_at(f);
+                break;
+            case FieldType::int64:
+                key += std::to_string(event.int_at(f));
+                break;
+            case FieldType::float64: {
+                std::array<char, 32> buffer{};
+                auto r =
+                    std::to_chars(buffer.data(), buffer.data() + buffer.size(), event.double_at(f));
+                key.append(buffer.data(), r.ptr);
+                break;
+            }
+            case FieldType::boolean:
+                key += event.bool_at(f) ? "true" : "false";
+                break;
+        }
+    }
+    return key;
+}
+
+std::int32_t repartition_partition(std::string_view key, int partitions) {
+    std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a offset basis
+    for (unsigned char c : key) {
+        hash = (hash ^ c) * 1099511628211ULL;  // FNV prime
+    }
+    return static_cast<std::int32_t>(hash % static_cast<std::uint64_t>(partitions));
 }
 
 Topology plan_topology(const EngineSpec& spec, const std::vector<std::string>& input_topics,

@@ -12,8 +12,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "etld/pipeline/event.h"
 #include "etld/pipeline/spec.h"
 
 namespace etld::pipeline::kafka {
@@ -38,6 +40,19 @@ struct Topology {
 Topology plan_topology(const EngineSpec& spec, const std::vector<std::string>& input_topics,
                        const std::string& partitioned_by, const std::string& internal_prefix,
                        const std::string& group_id);
+
+// The key an event is repartitioned by for `keyspace`: its group-by values
+// in group-by order, separated by the unit separator 0x1f (ints in decimal,
+// doubles in shortest round-trip form, bools as true/false). Empty for a
+// keyspace without group-by.
+std::string repartition_key(const EventSchema& schema, const Keyspace& keyspace,
+                            const Event& event);
+
+// The repartition topic's partition of a key: FNV-1a (64 bit) of the key
+// bytes modulo `partitions`. Chosen by etld rather than by librdkafka's
+// partitioner so that every key, the empty key included, maps to exactly one
+// partition, and so that `etld test` routes events to tasks as the daemon does.
+std::int32_t repartition_partition(std::string_view key, int partitions);
 
 // A string made safe for a Kafka topic name: characters outside
 // [A-Za-z0-9._-] become '_'.
