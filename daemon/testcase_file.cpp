@@ -415,6 +415,19 @@ void parse_flush(LineParser& p, const Json& obj, Step& step) {
     step.kind = Step::Kind::flush;
 }
 
+// "emitted_at": when the record must come out: a processing time since the
+// start of the case (normalized to the shortest spelling), or "flush".
+void add_emitted_at(LineParser& p, const Json& obj, Record& r) {
+    if (const Json* v = obj.find("emitted_at")) {
+        if (v->is(Json::Kind::string) && v->text == "flush") {
+            r.fields.push_back({"emitted_at", Json::make_string("flush")});
+        } else if (auto t = p.duration_of(*v, "emitted_at")) {
+            r.fields.push_back({"emitted_at", Json::make_string(conf::format_duration(
+                                                  std::chrono::milliseconds(*t)))});
+        }
+    }
+}
+
 void parse_result(LineParser& p, const Json& obj, Expectation& ex) {
     static constexpr std::array<std::string_view, 10> kKeys = {
         "expect", "pipeline", "window_start", "window_end", "group",
@@ -522,19 +535,6 @@ void add_string(LineParser& p, const Json& obj, const char* key, Record& r) {
     if (const Json* v = obj.find(key)) {
         if (auto s = p.string_of(*v, key)) {
             r.fields.push_back({key, Json::make_string(*s)});
-        }
-    }
-}
-
-// "emitted_at": when the record must come out: a processing time since the
-// start of the case (normalized to the shortest spelling), or "flush".
-void add_emitted_at(LineParser& p, const Json& obj, Record& r) {
-    if (const Json* v = obj.find("emitted_at")) {
-        if (v->is(Json::Kind::string) && v->text == "flush") {
-            r.fields.push_back({"emitted_at", Json::make_string("flush")});
-        } else if (auto t = p.duration_of(*v, "emitted_at")) {
-            r.fields.push_back({"emitted_at", Json::make_string(conf::format_duration(
-                                                  std::chrono::milliseconds(*t)))});
         }
     }
 }
