@@ -176,8 +176,10 @@ FieldValue Aggregator::value_from_bytes(std::string_view b, FieldType t) {
     return std::string();
 }
 
-void Aggregator::init(AggState& s) const {
-    s.reset(p_.cells, p_.distinct_sets, p_.topk_maps);
+void Aggregator::init(AggState& s, Parts parts) const {
+    const bool cells = (parts & kCells) != 0;
+    const bool sets = (parts & kSets) != 0;
+    s.reset(cells ? p_.cells : 0, sets ? p_.distinct_sets : 0, sets ? p_.topk_maps : 0);
 }
 
 void Aggregator::prepare(const Event& e, Contribution& c) const {
@@ -224,12 +226,15 @@ void Aggregator::prepare(const Event& e, Contribution& c) const {
     }
 }
 
-void Aggregator::add(const Contribution& c, AggState& s) const {
+void Aggregator::add(const Contribution& c, AggState& s, Parts parts) const {
     for (std::size_t i = 0; i < p_.aggregates.size(); ++i) {
         if (c.applies[i] == 0) {
             continue;
         }
         const CompiledAggregate& a = p_.aggregates[i];
+        if ((parts & part_of(a.fn)) == 0) {
+            continue;
+        }
         switch (a.fn) {
             case AggregateFn::count:
                 ++s.cells()[a.slot].n;
@@ -269,8 +274,11 @@ void Aggregator::add(const Contribution& c, AggState& s) const {
     }
 }
 
-void Aggregator::merge(AggState& into, const AggState& from) const {
+void Aggregator::merge(AggState& into, const AggState& from, Parts parts) const {
     for (const CompiledAggregate& a : p_.aggregates) {
+        if ((parts & part_of(a.fn)) == 0) {
+            continue;
+        }
         switch (a.fn) {
             case AggregateFn::count:
             case AggregateFn::sum:
@@ -322,7 +330,8 @@ bool value_less(const FieldValue& a, const FieldValue& b) {
 
 }  // namespace
 
-void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) const {
+void Aggregator::values(const AggState& s, const AggState& sets,
+                        std::vector<AggregateValue>& out) const {
     out.clear();
     out.resize(p_.aggregates.size());
     for (std::size_t i = 0; i < p_.aggregates.size(); ++i) {
@@ -346,12 +355,12 @@ void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) con
                 }
                 break;
             case AggregateFn::count_distinct:
-                out[i] = static_cast<std::int64_t>(s.distinct(a.slot).size());
+                out[i] = static_cast<std::int64_t>(sets.distinct(a.slot).size());
                 break;
             case AggregateFn::top_k: {
                 std::vector<TopKEntry> all;
-                all.reserve(s.topk(a.slot).size());
-                s.topk(a.slot).for_each([&](std::string_view k, std::int64_t n) {
+                all.reserve(sets.topk(a.slot).size());
+                sets.topk(a.slot).for_each([&](std::string_view k, std::int64_t n) {
                     all.push_back(TopKEntry{value_from_bytes(k, a.field_type), n});
                 });
                 auto better = [](const TopKEntry& x, const TopKEntry& y) {
@@ -386,10 +395,13 @@ void Aggregator::values(const AggState& s, std::vector<AggregateValue>& out) con
     }
 }
 
-void Aggregator::encode(const AggState& s, Writer& w) const {
-    for (std::uint32_t i = 0; i < p_.cells; ++i) {
+void Aggregator::encode(const AggState& s, Writer& w, Parts parts) const {
+    for (std::uint32_t i = 0; (parts & kCells) != 0 && i < p_.cells; ++i) {
         w.f64(s.cells()[i].x);
         w.i64(s.cells()[i].n);
+    }
+    if ((parts & kSets) == 0) {
+        return;
     }
     for (std::uint32_t i = 0; i < p_.distinct_sets; ++i) {
         const DistinctSet& d = s.distinct(i);
@@ -409,11 +421,14 @@ void Aggregator::encode(const AggState& s, Writer& w) const {
     }
 }
 
-bool Aggregator::decode(Reader& r, AggState& s) const {
-    init(s);
-    for (std::uint32_t i = 0; i < p_.cells; ++i) {
+bool Aggregator::decode(Reader& r, AggState& s, Parts parts) const {
+    init(s, parts);
+    for (std::uint32_t i = 0; (parts & kCells) != 0 && i < p_.cells; ++i) {
         s.cells()[i].x = r.f64();
         s.cells()[i].n = r.i64();
+    }
+    if ((parts & kSets) == 0) {
+        return r.ok();
     }
     for (std::uint32_t i = 0; i < p_.distinct_sets; ++i) {
         const std::uint32_t n = r.u32();

@@ -172,14 +172,23 @@ class Aggregator {
   public:
     explicit Aggregator(const CompiledPipeline& p) : p_(p) {}
 
-    void init(AggState& s) const;
+    // Which parts of a state an operation covers: the numeric cells
+    // (count, sum, avg, min, max), the sets and tables (count_distinct,
+    // top_k), or both. Sliding windows keep the two apart (see windows.cpp).
+    enum Parts : std::uint8_t { kCells = 1, kSets = 2, kAll = 3 };
+
+    void init(AggState& s, Parts parts = kAll) const;
     void prepare(const Event& e, Contribution& c) const;
-    void add(const Contribution& c, AggState& s) const;
-    // Adds `from` into `into` (session merge).
-    void merge(AggState& into, const AggState& from) const;
-    void values(const AggState& s, std::vector<AggregateValue>& out) const;
-    void encode(const AggState& s, Writer& w) const;
-    bool decode(Reader& r, AggState& s) const;
+    void add(const Contribution& c, AggState& s, Parts parts = kAll) const;
+    // Adds `from` into `into` (session merge, sliding panes).
+    void merge(AggState& into, const AggState& from, Parts parts = kAll) const;
+    void values(const AggState& s, std::vector<AggregateValue>& out) const { values(s, s, out); }
+    // The cells of `cells`, the sets of `sets`.
+    void values(const AggState& cells, const AggState& sets,
+                std::vector<AggregateValue>& out) const;
+    void encode(const AggState& s, Writer& w, Parts parts = kAll) const;
+    bool decode(Reader& r, AggState& s, Parts parts = kAll) const;
+    bool has_sets() const { return p_.distinct_sets > 0 || p_.topk_maps > 0; }
     std::size_t count() const { return p_.aggregates.size(); }
 
     // Canonical bytes of a field value (top-k keys, distinct hashing):
@@ -189,6 +198,9 @@ class Aggregator {
     static FieldValue value_from_bytes(std::string_view b, FieldType t);
 
   private:
+    static Parts part_of(AggregateFn fn) {
+        return fn == AggregateFn::count_distinct || fn == AggregateFn::top_k ? kSets : kCells;
+    }
     const CompiledPipeline& p_;
 };
 

@@ -284,10 +284,10 @@ class Checker {
             }
             out.aggregates.push_back(std::move(c));
         }
-        out.fingerprint = fingerprint(p);
+        out.fingerprint = fingerprint(p, out.distinct_sets + out.topk_maps > 0);
     }
 
-    std::uint64_t fingerprint(const PipelineSpec& p) const {
+    std::uint64_t fingerprint(const PipelineSpec& p, bool has_sets) const {
         std::string s;
         auto add = [&](std::string_view v) {
             s.append(std::to_string(v.size()));
@@ -319,6 +319,12 @@ class Checker {
         for (const auto& f : spec_.schema.fields) {
             add(f.name);
             add(name_of(f.type));
+        }
+        if (p.window.type == WindowType::sliding && p.window.slide.value < p.window.size.value &&
+            has_sets) {
+            // The state layout: cells per window, sets per pane (windows.cpp).
+            // Window records of the older layout held the sets too.
+            add("panes");
         }
         return detail::hash128(s).lo;
     }

@@ -225,7 +225,7 @@ class Sessions final : public PipelineState {
         dirty_.clear();
     }
 
-    std::optional<std::string> apply(std::string_view rest,
+    std::optional<std::string> apply(char /*kind*/, std::string_view rest,
                                      std::optional<std::string_view> value) override {
         Reader gr(rest);
         if (!decode_group(gr, p_, nullptr) || !gr.at_end()) {

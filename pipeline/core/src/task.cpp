@@ -235,6 +235,7 @@ std::optional<std::string> Task::apply_changelog(std::string_view key,
             return im.dedup.apply(seg, value);
         }
         case 'w':
+        case 'p':
         case 's': {
             detail::Reader r(key.substr(1));
             const std::string_view name = r.bytes();
@@ -251,7 +252,7 @@ std::optional<std::string> Task::apply_changelog(std::string_view key,
                 if (session != (key[0] == 's')) {
                     return std::nullopt;  // the pipeline changed its window type
                 }
-                return p->apply(rest, value);
+                return p->apply(key[0], rest, value);
             }
             return std::nullopt;  // not ours
         }

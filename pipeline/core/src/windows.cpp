@@ -68,6 +68,16 @@ namespace {
 // Tumbling and sliding windows. Windows live in buckets by start time (all
 // keys of one window share a bucket), so closing is a walk over the first
 // buckets of an ordered map.
+//
+// Sliding panes: with size = n x slide, every event lands in n windows. The
+// numeric cells (count, sum, avg, min, max) stay per window, because a sum
+// must add its terms in arrival order to give the same double. The distinct
+// sets and top-k tables, which combine exactly in any order, live once per
+// pane (a slide-long slice [p, p + slide) of one key) and a window's sets are
+// the union of its n panes, built when its values are read. An event then
+// updates n small cell arrays and one pane instead of n sets of each kind.
+// A pane lives until the window starting at it closes (no later window
+// contains it).
 class FixedWindows final : public PipelineState {
   public:
     explicit FixedWindows(const CompiledPipeline& p)
@@ -77,7 +87,9 @@ class FixedWindows final : public PipelineState {
                                                             : p.spec.window.slide.value),
           lateness_(p.spec.allowed_lateness.value),
           early_(p.spec.emit == EmitMode::early),
-          prefix_(key_prefix('w')) {}
+          paned_(uses_panes(p)),
+          prefix_(key_prefix('w')),
+          pane_prefix_(key_prefix('p')) {}
 
     void on_event(const Event& e, std::string_view raw, const Watermark& wm, Output& out,
                   StepCounters& counters) override {
@@ -96,42 +108,62 @@ class FixedWindows final : public PipelineState {
         }
         agg_.prepare(e, contrib_);
         encode_group(e, p_, group_);
-        bool applied_late = false;
+        // The oldest applied window ends first.
+        if (wm.reached(first_open + size_)) {
+            ++counters.late_applied;
+        }
+        const auto cell_parts = paned_ ? Aggregator::kCells : Aggregator::kAll;
+        if (!early_ || !wm.reached(first_open + size_)) {
+            // Nothing to emit now: the common case.
+            for (std::int64_t s = first_open; s <= newest; s += slide_) {
+                Win& w = window(s);
+                agg_.add(contrib_, w.agg, cell_parts);
+            }
+            if (paned_) {
+                agg_.add(contrib_, pane(newest), Aggregator::kSets);
+            }
+            return;
+        }
+        // Early mode, some windows past their end: compare each emitted
+        // window's values before and after the event.
+        touched_.clear();
         for (std::int64_t s = first_open; s <= newest; s += slide_) {
-            const std::int64_t end = s + size_;
-            Bucket& b = bucket(s);
-            auto it = b.find(std::string_view(group_));
-            if (it == b.end()) {
-                it = b.emplace(group_, Win{}).first;
-                agg_.init(it->second.agg);
-                ++open_;
+            Win& w = window(s);
+            touched_.push_back(&w);
+        }
+        if (befores_.size() < touched_.size()) {
+            befores_.resize(touched_.size());
+        }
+        for (std::size_t k = 0; k < touched_.size(); ++k) {
+            const std::int64_t s = first_open + static_cast<std::int64_t>(k) * slide_;
+            if (wm.reached(s + size_) && touched_[k]->emitted) {
+                window_values(s, group_, *touched_[k], befores_[k]);
             }
-            Win& w = it->second;
-            mark_dirty(s, group_, w);
-            if (wm.reached(end)) {
-                applied_late = true;
-            }
-            if (!early_ || !wm.reached(end)) {
-                agg_.add(contrib_, w.agg);
+        }
+        for (Win* w : touched_) {
+            agg_.add(contrib_, w->agg, cell_parts);
+        }
+        if (paned_) {
+            agg_.add(contrib_, pane(newest), Aggregator::kSets);
+        }
+        for (std::size_t k = 0; k < touched_.size(); ++k) {
+            const std::int64_t s = first_open + static_cast<std::int64_t>(k) * slide_;
+            Win& w = *touched_[k];
+            if (!wm.reached(s + size_)) {
                 continue;
             }
             if (w.emitted) {
-                agg_.values(w.agg, before_);
-                agg_.add(contrib_, w.agg);
-                agg_.values(w.agg, after_);
-                if (before_ != after_) {
+                window_values(s, group_, w, after_);
+                if (befores_[k] != after_) {
                     ++w.revision;
                     out.results.push_back(
-                        make_result(s, end, group_, &w.agg, w.revision, ResultKind::update));
+                        result(s, group_, std::move(after_), w.revision, ResultKind::update));
                 }
             } else {
-                agg_.add(contrib_, w.agg);
                 w.emitted = true;
-                out.results.push_back(make_result(s, end, group_, &w.agg, 0, ResultKind::update));
+                window_values(s, group_, w, after_);
+                out.results.push_back(result(s, group_, std::move(after_), 0, ResultKind::update));
             }
-        }
-        if (applied_late) {
-            ++counters.late_applied;
         }
     }
 
@@ -145,9 +177,10 @@ class FixedWindows final : public PipelineState {
                     if (!w.emitted) {
                         w.emitted = true;
                         mark_dirty(it->first, entry->first, w);
-                        out.results.push_back(make_result(it->first, it->first + size_,
-                                                          entry->first, &w.agg, 0,
-                                                          ResultKind::update));
+                        std::vector<AggregateValue> v;
+                        window_values(it->first, entry->first, w, v);
+                        out.results.push_back(
+                            result(it->first, entry->first, std::move(v), 0, ResultKind::update));
                     }
                 }
             }
@@ -157,8 +190,10 @@ class FixedWindows final : public PipelineState {
             const std::int64_t start = it->first;
             for (auto* entry : sorted(it->second)) {
                 if (!early_) {
-                    out.results.push_back(make_result(start, start + size_, entry->first,
-                                                      &entry->second.agg, 0, ResultKind::final));
+                    std::vector<AggregateValue> v;
+                    window_values(start, entry->first, entry->second, v);
+                    out.results.push_back(
+                        result(start, entry->first, std::move(v), 0, ResultKind::final));
                 }
                 if (!entry->second.dirty) {
                     dirty_.push_back(DirtyKey{start, entry->first});
@@ -168,11 +203,24 @@ class FixedWindows final : public PipelineState {
             buckets_.erase(it);
             cache_ = nullptr;
         }
+        // A pane is part of the windows starting at or before it; once the
+        // one starting at it closed, no open window contains it.
+        while (!panes_.empty() && panes_.begin()->first + size_ + lateness_ <= now) {
+            auto it = panes_.begin();
+            for (auto& [group, pane] : it->second) {
+                if (!pane.dirty) {
+                    dirty_panes_.push_back(DirtyKey{it->first, group});
+                }
+            }
+            panes_.erase(it);
+            pane_cache_ = nullptr;
+        }
     }
 
     void take_changelog(std::vector<StateDelta>& out) override {
         std::sort(dirty_.begin(), dirty_.end());
         dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+        const auto cell_parts = paned_ ? Aggregator::kCells : Aggregator::kAll;
         for (const DirtyKey& d : dirty_) {
             StateDelta delta;
             delta.key = prefix_;
@@ -189,26 +237,55 @@ class FixedWindows final : public PipelineState {
                     vw.u64(p_.fingerprint);
                     vw.u32(w->second.revision);
                     vw.u8(w->second.emitted ? 1 : 0);
-                    agg_.encode(w->second.agg, vw);
+                    agg_.encode(w->second.agg, vw, cell_parts);
                     delta.value = std::move(v);
                 }
             }
             out.push_back(std::move(delta));
         }
         dirty_.clear();
+        std::sort(dirty_panes_.begin(), dirty_panes_.end());
+        dirty_panes_.erase(std::unique(dirty_panes_.begin(), dirty_panes_.end()),
+                           dirty_panes_.end());
+        for (const DirtyKey& d : dirty_panes_) {
+            StateDelta delta;
+            delta.key = pane_prefix_;
+            Writer kw(delta.key);
+            kw.i64(d.start);
+            kw.raw(d.group);
+            auto b = panes_.find(d.start);
+            if (b != panes_.end()) {
+                if (auto pn = b->second.find(std::string_view(d.group)); pn != b->second.end()) {
+                    pn->second.dirty = false;
+                    std::string v;
+                    Writer vw(v);
+                    vw.u8(kWindowVersion);
+                    vw.u64(p_.fingerprint);
+                    agg_.encode(pn->second.sets, vw, Aggregator::kSets);
+                    delta.value = std::move(v);
+                }
+            }
+            out.push_back(std::move(delta));
+        }
+        dirty_panes_.clear();
     }
 
-    std::optional<std::string> apply(std::string_view rest,
+    std::optional<std::string> apply(char kind, std::string_view rest,
                                      std::optional<std::string_view> value) override {
+        const char* what =
+            kind == 'p' ? "pane record of pipeline '" : "window record of pipeline '";
         Reader kr(rest);
         const std::int64_t start = kr.i64();
         const std::string_view group = rest.substr(std::min<std::size_t>(8, rest.size()));
         Reader gr(group);
         if (!kr.ok() || !decode_group(gr, p_, nullptr) || !gr.at_end()) {
-            return "window record of pipeline '" + p_.spec.name + "': malformed key";
+            return what + p_.spec.name + "': malformed key";
         }
         if (floor_div(start, slide_) * slide_ != start) {
-            return "window record of pipeline '" + p_.spec.name + "': misaligned start";
+            return what + p_.spec.name + "': misaligned start";
+        }
+        if (kind == 'p') {
+            return apply_pane(start, group, value);
         }
         if (!value) {
             auto b = buckets_.find(start);
@@ -226,7 +303,7 @@ class FixedWindows final : public PipelineState {
         }
         Reader r(*value);
         if (r.u8() != kWindowVersion) {
-            return "window record of pipeline '" + p_.spec.name + "': unknown version";
+            return what + p_.spec.name + "': unknown version";
         }
         if (r.u64() != p_.fingerprint) {
             return std::nullopt;  // state of an older definition: start fresh
@@ -234,8 +311,9 @@ class FixedWindows final : public PipelineState {
         Win w;
         w.revision = r.u32();
         const std::uint8_t emitted = r.u8();
-        if (!r.ok() || emitted > 1 || !agg_.decode(r, w.agg) || !r.at_end()) {
-            return "window record of pipeline '" + p_.spec.name + "': corrupt value";
+        if (!r.ok() || emitted > 1 ||
+            !agg_.decode(r, w.agg, paned_ ? Aggregator::kCells : Aggregator::kAll) || !r.at_end()) {
+            return what + p_.spec.name + "': corrupt value";
         }
         w.emitted = emitted == 1;
         Bucket& b = buckets_[start];
@@ -251,17 +329,139 @@ class FixedWindows final : public PipelineState {
 
   private:
     struct Win {
-        AggState agg;
+        AggState agg;  // cells only when paned_, else everything
         std::uint32_t revision = 0;
         bool emitted = false;
         bool dirty = false;
     };
+    struct Pane {
+        AggState sets;
+        bool dirty = false;
+    };
     using Bucket = std::unordered_map<std::string, Win, StringHash, std::equal_to<>>;
+    using PaneBucket = std::unordered_map<std::string, Pane, StringHash, std::equal_to<>>;
     struct DirtyKey {
         std::int64_t start;
         std::string group;
         auto operator<=>(const DirtyKey&) const = default;  // NOLINT(modernize-use-nullptr)
     };
+
+    static bool uses_panes(const CompiledPipeline& p) {
+        return p.spec.window.type == WindowType::sliding &&
+               p.spec.window.slide.value < p.spec.window.size.value &&
+               (p.distinct_sets > 0 || p.topk_maps > 0);
+    }
+
+    // The window (start, group_); created
+    // and counted if new, and marked dirty.
+    Win& window(std::int64_t start) {
+        Bucket& b = bucket(start);
+        auto it = b.find(std::string_view(group_));
+        if (it == b.end()) {
+            it = b.emplace(group_, Win{}).first;
+            agg_.init(it->second.agg, paned_ ? Aggregator::kCells : Aggregator::kAll);
+            ++open_;
+        }
+        mark_dirty(start, group_, it->second);
+        return it->second;
+    }
+
+    // The sets of pane (start, group_), created if new, marked dirty.
+    AggState& pane(std::int64_t start) {
+        if (pane_cache_ == nullptr || pane_cache_start_ != start) {
+            pane_cache_ = &panes_[start];
+            pane_cache_start_ = start;
+        }
+        auto it = pane_cache_->find(std::string_view(group_));
+        if (it == pane_cache_->end()) {
+            it = pane_cache_->emplace(group_, Pane{}).first;
+            agg_.init(it->second.sets, Aggregator::kSets);
+        }
+        if (!it->second.dirty) {
+            it->second.dirty = true;
+            dirty_panes_.push_back(DirtyKey{start, group_});
+        }
+        return it->second.sets;
+    }
+
+    // The values of window (start, group): its cells, and its sets or the
+    // union of its panes' sets.
+    void window_values(std::int64_t start, std::string_view group, const Win& w,
+                       std::vector<AggregateValue>& out) {
+        if (!paned_) {
+            agg_.values(w.agg, out);
+            return;
+        }
+        const AggState* only = nullptr;
+        bool merged = false;
+        for (auto it = panes_.lower_bound(start); it != panes_.end() && it->first < start + size_;
+             ++it) {
+            auto pn = it->second.find(group);
+            if (pn == it->second.end()) {
+                continue;
+            }
+            if (only == nullptr && !merged) {
+                only = &pn->second.sets;
+                continue;
+            }
+            if (!merged) {
+                agg_.init(union_, Aggregator::kSets);
+                agg_.merge(union_, *only, Aggregator::kSets);
+                merged = true;
+            }
+            agg_.merge(union_, pn->second.sets, Aggregator::kSets);
+        }
+        if (merged) {
+            agg_.values(w.agg, union_, out);
+        } else if (only != nullptr) {
+            agg_.values(w.agg, *only, out);
+        } else {
+            // Restored cells without panes cannot happen for a consistent
+            // log; report empty sets rather than read missing state.
+            agg_.init(union_, Aggregator::kSets);
+            agg_.values(w.agg, union_, out);
+        }
+    }
+
+    Result result(std::int64_t start, std::string_view group, std::vector<AggregateValue>&& values,
+                  std::uint32_t revision, ResultKind kind) const {
+        Result r = make_result(start, start + size_, group, nullptr, revision, kind);
+        r.values = std::move(values);
+        return r;
+    }
+
+    std::optional<std::string> apply_pane(std::int64_t start, std::string_view group,
+                                          std::optional<std::string_view> value) {
+        pane_cache_ = nullptr;
+        if (!paned_) {
+            return std::nullopt;  // the pipeline no longer keeps panes
+        }
+        if (!value) {
+            auto b = panes_.find(start);
+            if (b != panes_.end()) {
+                if (auto pn = b->second.find(group); pn != b->second.end()) {
+                    b->second.erase(pn);
+                }
+                if (b->second.empty()) {
+                    panes_.erase(b);
+                }
+            }
+            return std::nullopt;
+        }
+        Reader r(*value);
+        if (r.u8() != kWindowVersion) {
+            return "pane record of pipeline '" + p_.spec.name + "': unknown version";
+        }
+        if (r.u64() != p_.fingerprint) {
+            return std::nullopt;
+        }
+        Pane pn;
+        if (!agg_.decode(r, pn.sets, Aggregator::kSets) || !r.at_end()) {
+            return "pane record of pipeline '" + p_.spec.name + "': corrupt value";
+        }
+        panes_[start].insert_or_assign(std::string(group), std::move(pn));
+        return std::nullopt;
+    }
 
     Bucket& bucket(std::int64_t start) {
         if (cache_ != nullptr && cache_start_ == start) {
@@ -293,12 +493,21 @@ class FixedWindows final : public PipelineState {
     const std::int64_t slide_;
     const std::int64_t lateness_;
     const bool early_;
+    const bool paned_;
     const std::string prefix_;
+    const std::string pane_prefix_;
     std::map<std::int64_t, Bucket> buckets_;
     Bucket* cache_ = nullptr;
     std::int64_t cache_start_ = 0;
+    std::map<std::int64_t, PaneBucket> panes_;
+    PaneBucket* pane_cache_ = nullptr;
+    std::int64_t pane_cache_start_ = 0;
+    AggState union_;
+    std::vector<Win*> touched_;
+    std::vector<std::vector<AggregateValue>> befores_;
     std::size_t open_ = 0;
     std::vector<DirtyKey> dirty_;
+    std::vector<DirtyKey> dirty_panes_;
 };
 
 }  // namespace

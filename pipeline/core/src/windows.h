@@ -47,8 +47,9 @@ class PipelineState {
     // The watermark moved from `before` to `now`.
     virtual void on_watermark(const Watermark& before, std::int64_t now, Output& out) = 0;
     virtual void take_changelog(std::vector<StateDelta>& out) = 0;
-    // `rest` is the key after the pipeline-name prefix.
-    virtual std::optional<std::string> apply(std::string_view rest,
+    // `kind` is the key's first byte ('w', 'p' or 's'); `rest` is the key
+    // after the pipeline-name prefix.
+    virtual std::optional<std::string> apply(char kind, std::string_view rest,
                                              std::optional<std::string_view> value) = 0;
     virtual std::size_t open() const = 0;
 
