@@ -182,7 +182,7 @@ def read_all(bootstrap, topic, timeout_s=30):
     to each partition's end as the broker reports it at the start."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                              enable_auto_commit=False, isolation_level="read_committed",
-                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+                             auto_offset_reset="earliest")
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
