@@ -146,7 +146,7 @@ int test_command(const std::vector<std::string>& args, std::ostream& out, std::o
             ++invalid;
             out << "ERROR " << path << "\n";
             for (const auto& e : parsed.errors) {
-                err << testcase::format_error(e) << "\n";
+                out << testcase::format_error(e) << "\n";
             }
             continue;
         }

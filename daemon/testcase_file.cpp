@@ -657,6 +657,13 @@ void parse_line(const std::string& line, std::uint32_t number, Context& ctx,
                     hint);
         return;
     }
+    // In an expectation, "raw" is a field to compare, not an input record.
+    for (const JsonMember* m : found) {
+        if (m->key == "expect") {
+            found = {m};
+            break;
+        }
+    }
     if (found.size() > 1) {
         p.error(found[1]->key_column,
                 "'" + found[0]->key + "' and '" + found[1]->key + "' cannot be on the same line");
