@@ -206,6 +206,84 @@ BOOST_AUTO_TEST_CASE(a_zero_idle_timeout_disables_idle_advancement) {
     BOOST_TEST(h.task.counters().watermark->value == kT0);
 }
 
+namespace {
+
+// Sliding 2000/1000 with the seed's set-like aggregates: distinct users and
+// the top products (their state is kept per 1000 ms pane inside the engine).
+PipelineSpec sliding_sets(EmitMode emit, std::int64_t lateness) {
+    PipelineSpec p = tumbling_pipeline("s", 2000, lateness, emit);
+    p.window.type = WindowType::sliding;
+    p.window.slide = DurationMs{1000};
+    AggregateSpec users;
+    users.name = "users";
+    users.fn = AggregateFn::count_distinct;
+    users.field = "user_id";
+    AggregateSpec top;
+    top.name = "top";
+    top.fn = AggregateFn::top_k;
+    top.field = "product";
+    top.k = 2;
+    p.aggregates = {count_agg("events"), users, top};
+    return p;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> top_of(const Result& r) {
+    std::vector<std::pair<std::string, std::int64_t>> v;
+    for (const auto& e : std::get<std::vector<TopKEntry>>(r.values.at(2))) {
+        v.emplace_back(std::get<std::string>(e.value), e.count);
+    }
+    return v;
+}
+
+using TopList = std::vector<std::pair<std::string, std::int64_t>>;
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sliding_windows_count_distinct_values_and_top_k_over_all_their_slides) {
+    // Disorder 2000: W stays at most T0+100 until the last event.
+    Harness h(engine_with({sliding_sets(EmitMode::final, 0)}, 2000));
+    h.send(Shop{"a", kT0 + 100, "u1", "view", "laptop"});
+    h.send(Shop{"b", kT0 + 1100, "u2", "view", "mouse"});
+    h.send(Shop{"c", kT0 + 1200, "u1", "view", "mouse"});
+    h.send(Shop{"d", kT0 + 2100, "u3", "view", "laptop"});
+    const auto& out = h.send(Shop{"e", kT0 + 5000, "u9", "view", "cable"});
+    BOOST_REQUIRE_EQUAL(out.results.size(), 3u);
+    // [T0-1000, T0+1000): a.
+    BOOST_TEST(out.results[0].window_start.value == kT0 - 1000);
+    BOOST_TEST(count_of(out.results[0], 1) == 1);
+    BOOST_TEST((top_of(out.results[0]) == TopList{{"laptop", 1}}));
+    // [T0, T0+2000): a, b, c: users u1, u2; mouse twice.
+    BOOST_TEST(out.results[1].window_start.value == kT0);
+    BOOST_TEST(count_of(out.results[1]) == 3);
+    BOOST_TEST(count_of(out.results[1], 1) == 2);
+    BOOST_TEST((top_of(out.results[1]) == TopList{{"mouse", 2}, {"laptop", 1}}));
+    // [T0+1000, T0+3000): b, c, d: users u2, u1, u3.
+    BOOST_TEST(out.results[2].window_start.value == kT0 + 1000);
+    BOOST_TEST(count_of(out.results[2], 1) == 3);
+    BOOST_TEST((top_of(out.results[2]) == TopList{{"mouse", 2}, {"laptop", 1}}));
+}
+
+BOOST_AUTO_TEST_CASE(an_early_sliding_window_updates_only_when_a_late_event_changes_a_value) {
+    PipelineSpec p = sliding_sets(EmitMode::early, 5000);
+    p.aggregates = {p.aggregates[1]};  // distinct users only: a repeat user changes nothing
+    Harness h(engine_with({p}));
+    h.send(Shop{"a", kT0 + 100, "u1", "view", "laptop"});
+    // W = T0+2500: [T0-1000, T0+1000) and [T0, T0+2000) get revision 0.
+    BOOST_TEST(h.send(Shop{"b", kT0 + 2500, "u2", "view", "mouse"}).results.size() == 2u);
+    // A late new user at T0+500 changes both windows holding it.
+    const auto& upd = h.send(Shop{"c", kT0 + 500, "u3", "view", "laptop"});
+    BOOST_REQUIRE_EQUAL(upd.results.size(), 2u);
+    BOOST_TEST(upd.results[0].window_start.value == kT0 - 1000);
+    BOOST_TEST(upd.results[1].window_start.value == kT0);
+    for (const Result& r : upd.results) {
+        BOOST_TEST(r.revision == 1u);
+        BOOST_TEST(count_of(r) == 2);
+    }
+    // A late event of a user both windows already hold: no update.
+    BOOST_TEST(h.send(Shop{"d", kT0 + 600, "u1", "view", "mouse"}).results.empty());
+    BOOST_TEST(h.task.counters().late_applied == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(window_state_is_purged_once_it_can_no_longer_change) {
     Harness h(engine_with({tumbling_pipeline("t", 1000, 2000)}));
     for (int i = 0; i < 10; ++i) {
