@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "conf/duration.h"
@@ -773,6 +774,10 @@ CaseParse parse_case(std::string_view text, const std::string& path,
         }
         parse_line(line, number, ctx, out.errors);
     }
+    std::stable_sort(out.errors.begin(), out.errors.end(),
+                     [](const CaseError& a, const CaseError& b) {
+                         return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
     if (out.errors.empty() && file.steps.empty()) {
         out.errors.push_back({path, 0, 0,
                               "the case has no input: add \"event\", \"raw\", \"advance\" or "
