@@ -140,7 +140,7 @@ bool ignored(const CaseFile& file, const Record& a) {
 class Matcher {
   public:
     Matcher(const std::vector<Expectation>& expected, const std::vector<Record>& actual)
-        : expected_(expected), actual_(actual), owner_(actual.size(), -1) {
+        : owner_(actual.size(), -1) {
         edges_.resize(expected.size());
         for (std::size_t i = 0; i < expected.size(); ++i) {
             for (std::size_t j = 0; j < actual.size(); ++j) {
@@ -159,8 +159,6 @@ class Matcher {
     const std::vector<long>& owners() const { return owner_; }
 
   private:
-    const std::vector<Expectation>& expected_;
-    const std::vector<Record>& actual_;
     std::vector<std::vector<std::size_t>> edges_;
     std::vector<long> owner_;
 
@@ -325,6 +323,7 @@ std::string expectation_line(const Record& r) {
 std::string recorded_case(const CaseFile& file, const std::vector<Record>& actual,
                           const pipeline::EngineSpec& spec) {
     std::vector<const Record*> sorted;
+    sorted.reserve(actual.size());
     for (const Record& r : actual) {
         sorted.push_back(&r);
     }

@@ -892,7 +892,7 @@ std::optional<std::int64_t> parse_utc(std::string_view s) {
         if (!oh || !om || pos + 3 >= s.size() || s[pos + 3] != ':' || *oh > 23 || *om > 59) {
             return std::nullopt;
         }
-        offset_minutes = (*oh * 60 + *om) * (s[pos] == '-' ? -1 : 1);
+        offset_minutes = static_cast<std::int64_t>(*oh * 60 + *om) * (s[pos] == '-' ? -1 : 1);
         pos += 6;
     } else {
         return std::nullopt;  // a time without a zone is ambiguous in a test
@@ -902,7 +902,8 @@ std::optional<std::int64_t> parse_utc(std::string_view s) {
     }
     const std::int64_t days =
         days_from_civil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
-    return ((days * 24 + *hour) * 60 + *minute - offset_minutes) * 60000 + *second * 1000 + millis;
+    return ((days * 24 + *hour) * 60 + *minute - offset_minutes) * 60000 +
+           static_cast<std::int64_t>(*second) * 1000 + millis;
 }
 
 }  // namespace etld::daemon::testcase

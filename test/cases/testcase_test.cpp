@@ -21,14 +21,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kSource = ETLD_SOURCE_DIR;
+const std::string& source() {
+    static const std::string dir = ETLD_SOURCE_DIR;
+    return dir;
+}
 
 // The engine of the reference configuration, compiled once.
 struct Reference {
     etld::conf::Config config;
     etld::daemon::EngineBuild build;
     Reference() {
-        const std::string path = kSource + "/conf/etld.toml";
+        const std::string path = source() + "/conf/etld.toml";
         config = etld::conf::load_config_file(path).config();
         build = etld::daemon::build_engine(config, path);
     }
@@ -242,21 +245,21 @@ BOOST_AUTO_TEST_CASE(a_retraction_has_no_values_and_a_case_needs_input) {
 // the errors `etld test` must print for it, exactly.
 BOOST_AUTO_TEST_CASE(malformed_case_files_get_their_errors_with_file_and_line) {
     std::size_t files = 0;
-    for (const auto& entry : fs::directory_iterator(kSource + "/test/cases/bad")) {
+    for (const auto& entry : fs::directory_iterator(source() + "/test/cases/bad")) {
         if (entry.path().extension() != ".jsonl") {
             continue;
         }
         ++files;
         BOOST_TEST_CONTEXT(entry.path().filename().string()) {
             const Run run =
-                run_etld({"test", "--config", kSource + "/conf/etld.toml", entry.path().string()});
+                run_etld({"test", "--config", source() + "/conf/etld.toml", entry.path().string()});
             BOOST_TEST(run.code == etld::daemon::kExitDataErr);
             std::vector<std::string> printed;
             std::istringstream lines(run.out);
             for (std::string line; std::getline(lines, line);) {
                 if (line.find(": error: ") != std::string::npos) {
-                    BOOST_REQUIRE(line.starts_with(kSource + "/"));
-                    printed.push_back(line.substr(kSource.size() + 1));
+                    BOOST_REQUIRE(line.starts_with(source() + "/"));
+                    printed.push_back(line.substr(source().size() + 1));
                 }
             }
             std::vector<std::string> expected;
