@@ -48,9 +48,9 @@ Topology plan_topology(const EngineSpec& spec, const std::vector<std::string>& i
 std::string repartition_key(const EventSchema& schema, const Keyspace& keyspace,
                             const Event& event);
 
-// The repartition topic's partition of a key: FNV-1a (64 bit) of the key
-// bytes modulo `partitions`. Chosen by etld rather than by librdkafka's
-// partitioner so that every key, the empty key included, maps to exactly one
+// The repartition topic's partition of a key: an FNV-1a hash (64 bit, see
+// topology.cpp for its offset basis) of the key bytes modulo `partitions`. Chosen by etld rather
+// than by librdkafka's partitioner so that every key, the empty key included, maps to exactly one
 // partition, and so that `etld test` routes events to tasks as the daemon does.
 std::int32_t repartition_partition(std::string_view key, int partitions);
 
