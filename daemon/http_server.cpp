@@ -89,8 +89,8 @@ StatusServer::StatusServer(const std::string& host, std::uint16_t port, HttpRout
     params->setMaxQueued(16);
     params->setKeepAlive(false);
     params->setTimeout(Poco::Timespan(5, 0));
-    impl_->server = std::make_unique<net::HTTPServer>(
-        Poco::makeShared<RouteFactory>(impl_->routes), impl_->pool, impl_->socket, params);
+    impl_->server = std::make_unique<net::HTTPServer>(Poco::makeShared<RouteFactory>(impl_->routes),
+                                                      impl_->pool, impl_->socket, params);
     impl_->server->start();
 }
 

@@ -56,8 +56,8 @@ void OutputMaterializer::apply_pending_spec(std::unique_ptr<storage::ResultStore
         }
     }
     try {
-        auto next = std::make_unique<storage::ResultStore>(config_.db_path, config_.busy_timeout,
-                                                           merged);
+        auto next =
+            std::make_unique<storage::ResultStore>(config_.db_path, config_.busy_timeout, merged);
         store = std::move(next);
         config_.spec = std::move(merged);
         taken->second.set_value(std::nullopt);

@@ -34,8 +34,7 @@ class Writer {
         family(name, type, help);
         sample(name, "", value);
     }
-    void single(std::string_view name, std::string_view type, std::string_view help,
-                double value) {
+    void single(std::string_view name, std::string_view type, std::string_view help, double value) {
         family(name, type, help);
         sample(name, "", value);
     }
@@ -95,7 +94,8 @@ Health evaluate_health(const StatusInput& in) {
             h.reasons.emplace_back("materializer failing to write SQLite");
         }
         const std::int64_t since = in.now_unix_ms - m.last_caught_up_unix_ms.load();
-        if (m.lag > 0 && m.last_caught_up_unix_ms > 0 && since > in.materializer_lag_limit.count()) {
+        if (m.lag > 0 && m.last_caught_up_unix_ms > 0 &&
+            since > in.materializer_lag_limit.count()) {
             h.reasons.emplace_back("materializer lagging: " + std::to_string(m.lag.load()) +
                                    " records behind for " + std::to_string(since / 1000) + " s");
         }
@@ -149,8 +149,8 @@ std::string render_metrics(const StatusInput& in) {
         w.single("etld_too_late_total", "counter",
                  "(event, pipeline) pairs not applied: after window end + allowed lateness.",
                  load(r.too_late));
-        w.single("etld_repartitioned_total", "counter",
-                 "Events written to repartition topics.", load(r.repartitioned));
+        w.single("etld_repartitioned_total", "counter", "Events written to repartition topics.",
+                 load(r.repartitioned));
         w.single("etld_transactions_committed_total", "counter", "Kafka transactions committed.",
                  load(r.transactions_committed));
         w.single("etld_transactions_aborted_total", "counter", "Kafka transactions aborted.",
@@ -205,10 +205,10 @@ std::string render_metrics(const StatusInput& in) {
         w.family("etld_consumer_lag_records", "gauge",
                  "Records between the consumer's position and the end of each owned partition.");
         for (const auto& lag : d.lags) {
-            w.sample("etld_consumer_lag_records",
-                     label("topic", lag.topic) + "," +
-                         label("partition", std::to_string(lag.partition)),
-                     static_cast<std::uint64_t>(lag.lag));
+            w.sample(
+                "etld_consumer_lag_records",
+                label("topic", lag.topic) + "," + label("partition", std::to_string(lag.partition)),
+                static_cast<std::uint64_t>(lag.lag));
         }
     }
 

@@ -1,8 +1,13 @@
 #include "daemon/notify.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -29,17 +34,43 @@ std::string one_line(std::string_view text) {
     return out;
 }
 
+// Written out rather than sd_notify(), which blocks when the receiver's queue
+// is full: the signal thread must never wait on its reader.
 bool Notifier::send(const std::string& message) {
     if (!enabled_) {
         return false;
     }
-    const int r = sd_notify(0, message.c_str());
-    if (r <= 0 && !failure_logged_) {
-        failure_logged_ = true;
-        log(Level::warning, std::string("sd_notify failed: ") +
-                                (r < 0 ? std::strerror(-r) : "NOTIFY_SOCKET is not usable"));
+    const char* socket_name = std::getenv("NOTIFY_SOCKET");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::size_t length = socket_name != nullptr ? std::strlen(socket_name) : 0;
+    const bool usable = length > 0 && length < sizeof(addr.sun_path) &&
+                        (socket_name[0] == '/' || socket_name[0] == '@');
+    int error = EINVAL;
+    if (usable) {
+        std::memcpy(addr.sun_path, socket_name, length);
+        if (socket_name[0] == '@') {
+            addr.sun_path[0] = '\0';  // abstract namespace
+        }
+        const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length +
+                                                     (socket_name[0] == '/' ? 1 : 0));
+        const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd >= 0) {
+            const ssize_t sent =
+                ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                         reinterpret_cast<const sockaddr*>(&addr), addr_len);
+            error = sent == static_cast<ssize_t>(message.size()) ? 0 : errno;
+            ::close(fd);
+        } else {
+            error = errno;
+        }
     }
-    return r > 0;
+    if (error != 0 && !failure_logged_) {
+        failure_logged_ = true;
+        log(Level::warning, std::string("sd_notify to NOTIFY_SOCKET failed (") +
+                                std::strerror(error) + "); later failures are not logged");
+    }
+    return error == 0;
 }
 
 void Notifier::ready(std::string_view status) {

@@ -143,7 +143,8 @@ MaterializeConfig materialize_config(const conf::Config& config,
 // the status endpoint and the control socket, driven by the signal thread.
 class Service {
   public:
-    Service(std::string path, conf::Config config, std::shared_ptr<const pipeline::CompiledEngine> engine,
+    Service(std::string path, conf::Config config,
+            std::shared_ptr<const pipeline::CompiledEngine> engine,
             std::map<std::string, std::string> secrets, sigset_t signals)
         : path_(std::move(path)),
           config_(std::move(config)),
@@ -412,25 +413,32 @@ class Service {
         if (!loaded.ok()) {
             const std::string errors = conf::format_errors(loaded.errors());
             for (const auto& e : loaded.errors()) {
-                log(Level::error, conf::format_errors({e}));
+                log(Level::error, conf::format_error(e));
             }
             reload_failed(std::to_string(loaded.errors().size()) + " error(s) in " + path_);
-            return ControlReply{false, errors + "reload rejected; the running configuration stays\n"};
+            return ControlReply{false,
+                                errors + "reload rejected; the running configuration stays\n"};
         }
         const conf::Config& next = loaded.config();
         EngineBuild build = build_engine(next, path_);
         if (!build.errors.empty()) {
             const std::string errors = conf::format_errors(build.errors);
-            log(Level::error, errors);
+            for (const auto& e : build.errors) {
+                log(Level::error, conf::format_error(e));
+            }
             reload_failed(std::to_string(build.errors.size()) + " error(s) in " + path_);
-            return ControlReply{false, errors + "reload rejected; the running configuration stays\n"};
+            return ControlReply{false,
+                                errors + "reload rejected; the running configuration stays\n"};
         }
         const conf::ReloadPlan plan = conf::plan_reload(config_, next);
         if (plan.needs_restart()) {
-            const std::string why = "these settings only change with a restart (systemctl "
-                                    "restart etld): " + join(plan.restart_required);
+            const std::string why =
+                "these settings only change with a restart (systemctl "
+                "restart etld): " +
+                join(plan.restart_required);
             reload_failed(why);
-            return ControlReply{false, why + "\nreload rejected; the running configuration stays\n"};
+            return ControlReply{false,
+                                why + "\nreload rejected; the running configuration stays\n"};
         }
         if (plan.empty()) {
             reload_succeeded("no changes");
@@ -453,10 +461,9 @@ class Service {
             set_log_level(to_level(next.service.log_level));
             done.push_back("log level " + std::string(conf::to_string(next.service.log_level)));
         }
-        const bool pipelines_changed = !plan.added_pipelines.empty() ||
-                                       !plan.removed_pipelines.empty() ||
-                                       !plan.changed_pipelines.empty() ||
-                                       !(next.pipelines == config_.pipelines);
+        const bool pipelines_changed =
+            !plan.added_pipelines.empty() || !plan.removed_pipelines.empty() ||
+            !plan.changed_pipelines.empty() || !(next.pipelines == config_.pipelines);
         if (pipelines_changed) {
             // Tables first, so no result of a new definition finds SQLite unprepared.
             auto spec_done = materializer_.update_spec(to_engine_spec(next));

@@ -846,8 +846,7 @@ struct Runner::Impl {
             for (const auto& [index, open] : c.open_by_pipeline) {
                 PipelineGauge& g = d.pipelines[index];
                 g.open += open;
-                if (c.watermark &&
-                    (!g.watermark_ms || c.watermark->value < *g.watermark_ms)) {
+                if (c.watermark && (!g.watermark_ms || c.watermark->value < *g.watermark_ms)) {
                     g.watermark_ms = c.watermark->value;
                 }
             }
@@ -910,9 +909,9 @@ struct Runner::Impl {
             taken->second.set_value(UpdateOutcome{UpdateOutcome::applied, "settings applied"});
             return;
         }
-        const Topology next = plan_topology(u.engine->spec(), config.input_topics,
-                                            config.partitioned_by, config.internal_prefix,
-                                            config.group_id);
+        const Topology next =
+            plan_topology(u.engine->spec(), config.input_topics, config.partitioned_by,
+                          config.internal_prefix, config.group_id);
         if (!same_shape(topology, next)) {
             taken->second.set_value(UpdateOutcome{
                 UpdateOutcome::needs_new_runner,
@@ -932,9 +931,9 @@ struct Runner::Impl {
         sync_counters();
         publish_detail(true);
         stats.reloads_applied++;
-        taken->second.set_value(UpdateOutcome{
-            UpdateOutcome::applied, "pipelines switched; " + std::to_string(ids.size()) +
-                                        " tasks rebuilt from their changelogs"});
+        taken->second.set_value(UpdateOutcome{UpdateOutcome::applied,
+                                              "pipelines switched; " + std::to_string(ids.size()) +
+                                                  " tasks rebuilt from their changelogs"});
     }
 
     void refuse_pending_update(const std::string& why) {

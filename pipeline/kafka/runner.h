@@ -68,7 +68,7 @@ struct RunnerConfig {
 // A cumulative histogram of durations, in seconds, for Prometheus.
 class DurationHistogram {
   public:
-    static constexpr std::array<double, 12> kBounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    static constexpr std::array<double, 12> kBounds{0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
                                                     0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
 
     void observe(std::chrono::microseconds d);
