@@ -1,6 +1,8 @@
 #include "client.h"
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
 
 namespace etld::pipeline::kafka {
 
@@ -25,8 +27,21 @@ bool is_secret_property(const std::string& name) {
            name.find("token") != std::string::npos || name.find(".key") != std::string::npos;
 }
 
+namespace {
+
+// librdkafka's own log lines (broker connections, retries) in the same
+// "<level>" stderr format as etld's, so journald keeps their levels. Called on
+// librdkafka's threads; one fprintf per line.
+void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    std::fprintf(stderr, "<%d>librdkafka %s %s: %s\n", std::clamp(level, 0, 7), rd_kafka_name(rk),
+                 facility, message);
+}
+
+}  // namespace
+
 ConfPtr make_conf(const Properties& properties) {
     ConfPtr conf(rd_kafka_conf_new());
+    rd_kafka_conf_set_log_cb(conf.get(), &log_to_stderr);
     std::array<char, 512> error{};
     for (const auto& [name, value] : properties) {
         if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error.data(),

@@ -289,20 +289,23 @@ struct Runner::Impl {
 
     // The topic's partition count. With `until_exists`, waits for a topic
     // that was just created to appear in the metadata.
-    static PartitionCount wait_for_metadata(rd_kafka_t* admin, const std::string& topic,
-                                            std::chrono::milliseconds timeout, bool until_exists) {
+    PartitionCount wait_for_metadata(rd_kafka_t* admin, const std::string& topic,
+                                     std::chrono::milliseconds timeout, bool until_exists) {
         const auto deadline = Clock::now() + timeout;
         PartitionCount count;
         while (true) {
             count = topic_partition_count(admin, topic, std::chrono::seconds(5));
+            if (count.error) {
+                stats.broker_down = true;  // health says so while this retries
+            }
             if (count.partitions || (!count.error && !until_exists) || Clock::now() > deadline) {
                 break;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
         if (count.error) {
-            throw RunnerStartError("cannot read metadata of '" + topic +
-                                   "': " + count.error->describe());
+            throw BrokerUnavailable("cannot read metadata of '" + topic +
+                                    "': " + count.error->describe());
         }
         return count;
     }
@@ -1121,8 +1124,34 @@ struct Runner::Impl {
 
     // ---- main loop ---------------------------------------------------------------
 
+    // Checks and creates the topics; while no broker answers, retries with
+    // backoff (health says "broker unreachable"). False when stopped first.
+    bool ensure_topics_patiently() {
+        auto backoff = std::chrono::milliseconds(500);
+        while (!stop_requested && !stop_now_requested) {
+            try {
+                ensure_topics();
+                broker_reachable();
+                return true;
+            } catch (const BrokerUnavailable& e) {
+                stats.broker_down = true;
+                logf(LogLevel::warning, std::string(e.what()) + "; retrying in " +
+                                            std::to_string(backoff.count()) + " ms");
+            }
+            const auto until = Clock::now() + backoff;
+            while (Clock::now() < until && !stop_requested && !stop_now_requested) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+        }
+        return false;
+    }
+
     RunOutcome run() {
-        ensure_topics();
+        if (!ensure_topics_patiently()) {
+            logf(LogLevel::info, "stopped before the broker answered");
+            return RunOutcome::stopped;
+        }
         create_clients();
         if (!init_transactions()) {
             return fatal.value_or(RunOutcome::stopped);

@@ -207,4 +207,10 @@ class RunnerStartError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// No broker answered a metadata request in time; run() retries these itself.
+class BrokerUnavailable : public RunnerStartError {
+  public:
+    using RunnerStartError::RunnerStartError;
+};
+
 }  // namespace etld::pipeline::kafka

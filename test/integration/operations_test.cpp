@@ -427,4 +427,55 @@ BOOST_AUTO_TEST_CASE(notify_reload_metrics_and_sigterm_mid_stream_keep_results_e
     BOOST_TEST(etld->wait(std::chrono::seconds(40)) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(broker_unreachable_at_start_degrades_health_then_recovers) {
+    test::TempDir dir;
+    test::TempDir broker_dir;
+    const std::uint16_t kafka_port = free_port();
+    const std::uint16_t port = free_port();
+    const std::string bootstrap = "127.0.0.1:" + std::to_string(kafka_port);
+    const std::string name = test::unique_name("down");
+    const std::string config = write_config(dir.path, bootstrap, name, port, false);
+    const std::string log = dir.path + "/etld.log";
+
+    test::EtldProcess etld(config, log);
+    HttpResult health;
+    BOOST_TEST(test::wait_until(
+                   [&] {
+                       health = http_get(port, "/healthz");
+                       return health.status == 503;
+                   },
+                   std::chrono::seconds(60)),
+               "healthz: " << health.status << " " << health.body << log_tail(log));
+    BOOST_TEST(health.body.find("broker unreachable") != std::string::npos, health.body);
+    BOOST_TEST(http_get(port, "/readyz").status == 503);
+    BOOST_TEST(etld.running());
+
+    // The broker comes up on the address etld was given.
+    const std::string start = std::string(ETLD_SOURCE_DIR) + "/test/kafka/start " +
+                              broker_dir.path + " --port " + std::to_string(kafka_port) +
+                              " > /dev/null";
+    BOOST_REQUIRE_EQUAL(std::system(start.c_str()), 0);
+    std::string previous;
+    if (const char* b = std::getenv("ETLD_TEST_BOOTSTRAP")) {
+        previous = b;
+    }
+    ::setenv("ETLD_TEST_BOOTSTRAP", bootstrap.c_str(), 1);
+    test::create_topic(name + "-in", kPartitions);
+    const bool ready = test::wait_until([&] { return http_get(port, "/readyz").status == 200; },
+                                        std::chrono::seconds(120));
+    BOOST_TEST(ready, log_tail(log));
+    BOOST_TEST(http_get(port, "/healthz").body == "ok\n");
+    etld.signal(SIGTERM);
+    BOOST_TEST(etld.wait(std::chrono::seconds(40)) == 0);
+
+    const std::string stop = std::string(ETLD_SOURCE_DIR) + "/test/kafka/stop " + broker_dir.path +
+                             " --kill > /dev/null";
+    (void)std::system(stop.c_str());
+    if (previous.empty()) {
+        ::unsetenv("ETLD_TEST_BOOTSTRAP");
+    } else {
+        ::setenv("ETLD_TEST_BOOTSTRAP", previous.c_str(), 1);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
