@@ -27,6 +27,8 @@
 
 #include "broker.h"
 #include "etld_process.h"
+#include "pipeline/kafka/client.h"
+#include "pipeline/kafka/handles.h"
 #include "storage/sqlite.h"
 
 namespace {
@@ -271,6 +273,90 @@ Counts sqlite_counts(const std::string& db_path, const std::string& table,
     return out;
 }
 
+// The events first..last-1 as records; every 10th is sent twice, the copy on
+// another partition.
+std::vector<test::ProducedRecord> records_of(const std::vector<Event>& events, int first,
+                                             int last) {
+    std::vector<test::ProducedRecord> out;
+    for (int i = first; i < last; ++i) {
+        out.push_back(record(events[static_cast<std::size_t>(i)]));
+        if (i % 10 == 0) {
+            Event copy = events[static_cast<std::size_t>(i)];
+            copy.partition = (copy.partition + 1) % kPartitions;
+            out.push_back(record(copy));
+        }
+    }
+    return out;
+}
+
+// A day later: every user with every type, so that every task of both
+// keyspaces sees it and closes its windows.
+std::vector<test::ProducedRecord> flush_records() {
+    std::vector<test::ProducedRecord> flush;
+    for (int user = 0; user < 12; ++user) {
+        for (const auto& type : kTypes) {
+            flush.push_back(
+                record(Event{"flush-" + std::to_string(user) + type, kT0 + 86'400'000,
+                             "user_" + std::to_string(user), type, user % kPartitions}));
+        }
+    }
+    return flush;
+}
+
+// True once the group has committed every record of `topic`. The test's own
+// input topic has no transaction markers (committed == end); etld's
+// repartition topics end with one after every committed transaction.
+bool drained(const std::string& group, const std::string& topic, bool transactional) {
+    auto consumer = pipeline::kafka::make_consumer(
+        {{"bootstrap.servers", test::bootstrap_servers()}, {"group.id", group}});
+    pipeline::kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(kPartitions));
+    for (int p = 0; p < kPartitions; ++p) {
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+    }
+    if (rd_kafka_committed(consumer.get(), list.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+    }
+    for (int p = 0; p < kPartitions; ++p) {
+        std::int64_t low = 0;
+        std::int64_t high = 0;
+        if (rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &low, &high,
+                                             10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return false;
+        }
+        const std::int64_t committed = std::max<std::int64_t>(list->elems[p].offset, low);
+        if (committed < (transactional && high > low ? high - 1 : high)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Waits until etld has consumed and committed all input, then every
+// repartition topic, so a flush sent next cannot overtake the stream.
+void wait_drained(const std::string& name) {
+    const std::string group = name + "-group";
+    const std::string base = name + "-" + group;
+    BOOST_REQUIRE(test::wait_until([&] { return drained(group, name + "-in", false); },
+                                   std::chrono::seconds(180)));
+    for (const char* keyspace : {"user_id", "event_type"}) {
+        const std::string topic = base + "-repartition-" + keyspace;
+        BOOST_REQUIRE_MESSAGE(test::wait_until([&] { return drained(group, topic, true); },
+                                               std::chrono::seconds(180)),
+                              topic + " was not drained");
+    }
+}
+
+Counts count_windows(const std::vector<Event>& events, std::int64_t size, bool by_user,
+                     std::int64_t from_time = 0) {
+    Counts out;
+    for (const auto& e : events) {
+        if (e.time >= from_time) {
+            out[{window_start(e.time, size), by_user ? e.user : e.type}]++;
+        }
+    }
+    return out;
+}
+
 std::string log_tail(const std::string& path) {
     std::ifstream in(path);
     std::stringstream text;
@@ -316,18 +402,7 @@ BOOST_AUTO_TEST_CASE(notify_reload_metrics_and_sigterm_mid_stream_keep_results_e
     // Events 0..599 before the reloads, 600..1199 after, 1200..1799 across a
     // SIGTERM. Every 10th event is sent twice, the copy on another partition.
     const std::vector<Event> events = make_events(0, 1800);
-    auto batch = [&](int first, int last) {
-        std::vector<test::ProducedRecord> out;
-        for (int i = first; i < last; ++i) {
-            out.push_back(record(events[static_cast<std::size_t>(i)]));
-            if (i % 10 == 0) {
-                Event copy = events[static_cast<std::size_t>(i)];
-                copy.partition = (copy.partition + 1) % kPartitions;
-                out.push_back(record(copy));
-            }
-        }
-        return out;
-    };
+    auto batch = [&](int first, int last) { return records_of(events, first, last); };
 
     auto etld = std::make_unique<test::EtldProcess>(config, log);
     BOOST_REQUIRE_MESSAGE(notify.wait_for("READY=1", std::chrono::seconds(90)),
@@ -370,27 +445,12 @@ BOOST_AUTO_TEST_CASE(notify_reload_metrics_and_sigterm_mid_stream_keep_results_e
     BOOST_TEST(notify.wait_for("STOPPING=1", std::chrono::seconds(5)), notify.all());
     etld = std::make_unique<test::EtldProcess>(config, log);
 
-    // The flush, a day later: every user with every type, so that every task
-    // of both keyspaces sees it.
-    std::vector<test::ProducedRecord> flush;
-    for (int user = 0; user < 12; ++user) {
-        for (const auto& type : kTypes) {
-            flush.push_back(
-                record(Event{"flush-" + std::to_string(user) + type, kT0 + 86'400'000,
-                             "user_" + std::to_string(user), type, user % kPartitions}));
-        }
-    }
-    // Only once the input is read, so the flush cannot overtake the stream.
-    std::this_thread::sleep_for(std::chrono::seconds(5));
-    test::produce_records(name + "-in", flush);
+    wait_drained(name);
+    test::produce_records(name + "-in", flush_records());
 
     // The reference: each event once, counted in its 1-minute window.
-    Counts per_user;
-    Counts per_type;
-    for (const auto& e : events) {
-        per_user[{window_start(e.time, 60'000), e.user}]++;
-        per_type[{window_start(e.time, 60'000), e.type}]++;
-    }
+    const Counts per_user = count_windows(events, 60'000, true);
+    const Counts per_type = count_windows(events, 60'000, false);
     const std::string db = dir.path + "/results.db";
     test::wait_until(
         [&] {
@@ -405,12 +465,7 @@ BOOST_AUTO_TEST_CASE(notify_reload_metrics_and_sigterm_mid_stream_keep_results_e
 
     // The pipeline added by the reload counts what arrived after it: its
     // windows from the second part on are complete.
-    Counts per_type_30s;
-    for (const auto& e : events) {
-        if (e.time >= kT0 + 600 * 400 + 30'000) {
-            per_type_30s[{window_start(e.time, 30'000), e.type}]++;
-        }
-    }
+    const Counts per_type_30s = count_windows(events, 30'000, false, kT0 + 600 * 400 + 30'000);
     const Counts got_30s = sqlite_counts(db, "per_type_30s", "event_type");
     for (const auto& [key, n] : per_type_30s) {
         auto it = got_30s.find(key);
@@ -425,6 +480,62 @@ BOOST_AUTO_TEST_CASE(notify_reload_metrics_and_sigterm_mid_stream_keep_results_e
     BOOST_TEST(metrics.count("etld_commit_duration_seconds_count{}") == 1U);
     etld->signal(SIGTERM);
     BOOST_TEST(etld->wait(std::chrono::seconds(40)) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_locked_database_delays_sqlite_but_loses_nothing) {
+    test::TempDir dir;
+    const std::string name = test::unique_name("lock");
+    test::create_topic(name + "-in", kPartitions);
+    const std::uint16_t port = free_port();
+    const std::string config = write_config(dir.path, test::bootstrap_servers(), name, port, false);
+    const std::string log = dir.path + "/etld.log";
+    const std::string db = dir.path + "/results.db";
+    const std::vector<Event> events = make_events(0, 900);
+
+    test::EtldProcess etld(config, log);
+    BOOST_REQUIRE(test::wait_until([&] { return http_get(port, "/readyz").status == 200; },
+                                   std::chrono::seconds(90)));
+    test::produce_records(name + "-in", records_of(events, 0, 900));
+    wait_drained(name);
+
+    // Another writer holds the database while the results are produced.
+    storage::Database locker(db, storage::Database::Mode::read_write_create);
+    locker.set_busy_timeout(std::chrono::seconds(10));
+    BOOST_REQUIRE(!locker.exec("BEGIN IMMEDIATE"));
+    test::produce_records(name + "-in", flush_records());
+    HttpResult health;
+    BOOST_TEST(test::wait_until(
+                   [&] {
+                       health = http_get(port, "/healthz");
+                       return health.body.find("materializer failing") != std::string::npos;
+                   },
+                   std::chrono::seconds(60)),
+               "healthz: " << health.body << log_tail(log));
+    // Processing goes on: the transactions keep committing.
+    const double committed_before = parse_metrics(http_get(port, "/metrics").body,
+                                                  dir.path)["etld_transactions_committed_total{}"];
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    auto metrics = parse_metrics(http_get(port, "/metrics").body, dir.path);
+    BOOST_TEST(metrics["etld_transactions_committed_total{}"] > committed_before);
+    BOOST_TEST(metrics["etld_sqlite_apply_retries_total{}"] > 0.0);
+    BOOST_REQUIRE(!locker.exec("ROLLBACK"));
+
+    const Counts per_user = count_windows(events, 60'000, true);
+    const Counts per_type = count_windows(events, 60'000, false);
+    test::wait_until(
+        [&] {
+            return sqlite_counts(db, "per_user", "user_id").size() >= per_user.size() &&
+                   sqlite_counts(db, "per_type", "event_type").size() >= per_type.size();
+        },
+        std::chrono::seconds(120));
+    const Counts got_user = sqlite_counts(db, "per_user", "user_id");
+    const Counts got_type = sqlite_counts(db, "per_type", "event_type");
+    BOOST_TEST(got_user == per_user, describe(per_user, got_user) << log_tail(log));
+    BOOST_TEST(got_type == per_type, describe(per_type, got_type));
+    BOOST_TEST(test::wait_until([&] { return http_get(port, "/healthz").body == "ok\n"; },
+                                std::chrono::seconds(30)));
+    etld.signal(SIGTERM);
+    BOOST_TEST(etld.wait(std::chrono::seconds(40)) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(broker_unreachable_at_start_degrades_health_then_recovers) {
@@ -450,7 +561,9 @@ BOOST_AUTO_TEST_CASE(broker_unreachable_at_start_degrades_health_then_recovers) 
     BOOST_TEST(http_get(port, "/readyz").status == 503);
     BOOST_TEST(etld.running());
 
-    // The broker comes up on the address etld was given.
+    // The broker comes up on the address etld was given, with the input topic
+    // (etld is paused meanwhile: a missing input topic would stop it).
+    etld.signal(SIGSTOP);
     const std::string start = std::string(ETLD_SOURCE_DIR) + "/test/kafka/start " +
                               broker_dir.path + " --port " + std::to_string(kafka_port) +
                               " > /dev/null";
@@ -461,6 +574,7 @@ BOOST_AUTO_TEST_CASE(broker_unreachable_at_start_degrades_health_then_recovers) 
     }
     ::setenv("ETLD_TEST_BOOTSTRAP", bootstrap.c_str(), 1);
     test::create_topic(name + "-in", kPartitions);
+    etld.signal(SIGCONT);
     const bool ready = test::wait_until([&] { return http_get(port, "/readyz").status == 200; },
                                         std::chrono::seconds(120));
     BOOST_TEST(ready, log_tail(log));
