@@ -119,6 +119,18 @@ std::vector<ConsumedRecord> read_all(const std::string& topic, const std::string
         if (msg->payload != nullptr) {
             record.value.assign(static_cast<const char*>(msg->payload), msg->len);
         }
+        rd_kafka_headers_t* headers = nullptr;
+        if (rd_kafka_message_headers(msg.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const char* name = nullptr;
+            const void* value = nullptr;
+            size_t size = 0;
+            for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR;
+                 ++i) {
+                record.headers[name] =
+                    value != nullptr ? std::string(static_cast<const char*>(value), size) : "";
+            }
+        }
         reached[msg->partition] = std::max(reached[msg->partition], msg->offset + 1);
         records.push_back(std::move(record));
     }

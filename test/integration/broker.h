@@ -28,6 +28,7 @@ struct ConsumedRecord {
     int64_t offset = 0;
     std::string key;
     std::string value;
+    std::map<std::string, std::string> headers;  // the last value of each name
 };
 
 // Reads every record of `topic` visible at `isolation_level` from the

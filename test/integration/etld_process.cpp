@@ -28,6 +28,10 @@ EtldProcess::EtldProcess(const std::string& config, const std::string& log_path)
         throw std::runtime_error("fork failed");
     }
     if (pid_ == 0) {
+        // A process group of its own: a test that stops an instance
+        // (SIGSTOP) must not leave a stopped member in a group that may be
+        // orphaned, which the kernel would wake with SIGHUP and SIGCONT.
+        ::setpgid(0, 0);
         const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             ::dup2(fd, 1);
