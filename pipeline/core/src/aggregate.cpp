@@ -132,8 +132,8 @@ void AggState::release() noexcept {
     block_ = nullptr;
 }
 
-std::string_view Aggregator::value_bytes(const Event& e, std::uint32_t field, FieldType t,
-                                         std::string& scratch) {
+std::string_view EventFeatures::value_bytes(const Event& e, std::uint32_t field, FieldType t,
+                                            std::string& scratch) {
     scratch.clear();
     switch (t) {
         case FieldType::string:
@@ -182,25 +182,25 @@ void Aggregator::init(AggState& s, Parts parts) const {
     s.reset(cells ? p_.cells : 0, sets ? p_.distinct_sets : 0, sets ? p_.topk_maps : 0);
 }
 
-void Aggregator::prepare(const Event& e, Contribution& c) const {
+void Aggregator::prepare(EventFeatures& f, Contribution& c) const {
     const std::size_t n = p_.aggregates.size();
     if (c.applies.size() != n) {
         c.applies.assign(n, 0);
         c.x.assign(n, 0);
         c.hashes.assign(n, IdHash{});
         c.keys.assign(n, std::string_view());
-        c.scratch.assign(n, std::string());
     }
     for (std::size_t i = 0; i < n; ++i) {
         const CompiledAggregate& a = p_.aggregates[i];
-        bool applies = !a.where || a.where->predicate(e);
+        bool applies =
+            a.where_feature < 0 || f.predicate(static_cast<std::uint32_t>(a.where_feature));
         switch (a.fn) {
             case AggregateFn::sum:
             case AggregateFn::avg:
             case AggregateFn::min:
             case AggregateFn::max:
                 if (applies) {
-                    c.x[i] = a.expr->number(e);
+                    c.x[i] = f.number(static_cast<std::uint32_t>(a.expr_feature));
                     // Division by zero and overflow leave the event out of
                     // this aggregate, like a NULL in SQL.
                     applies = std::isfinite(c.x[i]);
@@ -208,14 +208,14 @@ void Aggregator::prepare(const Event& e, Contribution& c) const {
                 break;
             case AggregateFn::count_distinct:
                 if (applies) {
-                    c.hashes[i] =
-                        hash128(value_bytes(e, a.field, a.field_type, c.scratch[i]), 0x5bd1e995u);
+                    c.hashes[i] = f.value(static_cast<std::uint32_t>(a.value_feature)).hash;
                 }
                 break;
             case AggregateFn::top_k:
                 if (applies) {
-                    c.keys[i] = value_bytes(e, a.field, a.field_type, c.scratch[i]);
-                    c.hashes[i].lo = TopKCounts::hash(c.keys[i]);
+                    const ValueRef& v = f.value(static_cast<std::uint32_t>(a.value_feature));
+                    c.keys[i] = v.bytes;
+                    c.hashes[i].lo = v.hash.lo | 1;
                 }
                 break;
             case AggregateFn::count:

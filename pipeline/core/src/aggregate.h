@@ -14,18 +14,10 @@
 #include "codec.h"
 #include "compiled.h"
 #include "etld/pipeline/result.h"
+#include "event_features.h"
 #include "hash.h"
 
 namespace etld::pipeline::detail {
-
-// Group keys and top-k values are short; the 128-bit id hash's low half is
-// faster than std::hash for them and as well mixed.
-struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const {
-        return hash128(s, 0x2545f4914f6cdd1dULL).lo;
-    }
-};
 
 // Exact set of 128-bit value hashes for count_distinct. Grows only: a window
 // never forgets a value while it is open. Up to one value lives inline (a
@@ -78,9 +70,9 @@ class TopKCounts {
     TopKCounts(const TopKCounts&) = delete;
     TopKCounts& operator=(const TopKCounts&) = delete;
 
-    static std::uint64_t hash(std::string_view key) {
-        return hash128(key, 0x9fb21c651e98df25ULL).lo | 1;
-    }
+    // The low half of the value's distinct-set hash (event_features.h), so an
+    // event hashes its value once for both kinds of aggregate.
+    static std::uint64_t hash(std::string_view key) { return hash128(key, 0x5bd1e995u).lo | 1; }
     void add(std::string_view key, std::uint64_t h, std::int64_t n);
     std::size_t size() const { return size_; }
     template <typename F>
@@ -165,7 +157,6 @@ struct Contribution {
     std::vector<double> x;               // per aggregate: expression value
     std::vector<IdHash> hashes;          // per aggregate: distinct value hash
     std::vector<std::string_view> keys;  // per aggregate: top-k value bytes
-    std::vector<std::string> scratch;    // per aggregate: bytes of non-string values
 };
 
 class Aggregator {
@@ -178,7 +169,8 @@ class Aggregator {
     enum Parts : std::uint8_t { kCells = 1, kSets = 2, kAll = 3 };
 
     void init(AggState& s, Parts parts = kAll) const;
-    void prepare(const Event& e, Contribution& c) const;
+    // Reads the event's shared features (valid until the next event).
+    void prepare(EventFeatures& f, Contribution& c) const;
     void add(const Contribution& c, AggState& s, Parts parts = kAll) const;
     // Adds `from` into `into` (session merge, sliding panes).
     void merge(AggState& into, const AggState& from, Parts parts = kAll) const;
@@ -191,10 +183,6 @@ class Aggregator {
     bool has_sets() const { return p_.distinct_sets > 0 || p_.topk_maps > 0; }
     std::size_t count() const { return p_.aggregates.size(); }
 
-    // Canonical bytes of a field value (top-k keys, distinct hashing):
-    // a string field's own bytes, or `scratch` holding a number's bytes.
-    static std::string_view value_bytes(const Event& e, std::uint32_t field, FieldType t,
-                                        std::string& scratch);
     static FieldValue value_from_bytes(std::string_view b, FieldType t);
 
   private:

@@ -1,5 +1,6 @@
 #include "etld/pipeline/compile.h"
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -335,6 +336,54 @@ class Checker {
     std::set<std::string> pipeline_names_;
 };
 
+// Numbers every distinct predicate, expression, value field and group_by
+// list once, so an event evaluates each once whatever uses it.
+void share_features(CompiledEngine::Impl& impl) {
+    detail::CompiledFeatures& f = impl.features;
+    std::map<std::string, std::int32_t> predicates;
+    std::map<std::string, std::int32_t> numbers;
+    std::map<std::uint32_t, std::int32_t> values;
+    std::map<std::vector<std::uint32_t>, std::uint32_t> groups;
+    for (std::size_t pi = 0; pi < impl.pipelines.size(); ++pi) {
+        CompiledPipeline& cp = impl.pipelines[pi];
+        const PipelineSpec& ps = impl.spec.pipelines[pi];
+        auto [git, gnew] =
+            groups.try_emplace(cp.group_fields, static_cast<std::uint32_t>(f.groups.size()));
+        if (gnew) {
+            f.groups.push_back(detail::CompiledFeatures::Group{cp.group_fields, cp.group_types});
+        }
+        cp.group_feature = git->second;
+        for (std::size_t ai = 0; ai < cp.aggregates.size(); ++ai) {
+            CompiledAggregate& a = cp.aggregates[ai];
+            const AggregateSpec& as = ps.aggregates[ai];
+            if (a.where) {
+                auto [it, fresh] = predicates.try_emplace(
+                    as.where, static_cast<std::int32_t>(f.predicates.size()));
+                if (fresh) {
+                    f.predicates.push_back(*a.where);
+                }
+                a.where_feature = it->second;
+            }
+            if (a.expr) {
+                auto [it, fresh] =
+                    numbers.try_emplace(as.expr, static_cast<std::int32_t>(f.numbers.size()));
+                if (fresh) {
+                    f.numbers.push_back(*a.expr);
+                }
+                a.expr_feature = it->second;
+            }
+            if (a.fn == AggregateFn::count_distinct || a.fn == AggregateFn::top_k) {
+                auto [it, fresh] =
+                    values.try_emplace(a.field, static_cast<std::int32_t>(f.values.size()));
+                if (fresh) {
+                    f.values.push_back(detail::CompiledFeatures::Value{a.field, a.field_type});
+                }
+                a.value_feature = it->second;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 CompileResult compile(const EngineSpec& spec) {
@@ -352,6 +401,7 @@ CompileResult compile(const EngineSpec& spec) {
         r.errors = std::move(checker.errors);
         return r;
     }
+    share_features(*impl);
     r.engine = std::make_shared<const CompiledEngine>(std::move(impl));
     return r;
 }

@@ -23,6 +23,11 @@ struct CompiledAggregate {
     // count/sum/avg/min/max: index of its numeric cell; count_distinct: index
     // of its distinct set; top_k: index of its counts map.
     std::uint32_t slot = 0;
+    // Indices into CompiledFeatures (-1: none): the where-predicate, the
+    // numeric expression, the count_distinct / top_k field.
+    std::int32_t where_feature = -1;
+    std::int32_t expr_feature = -1;
+    std::int32_t value_feature = -1;
 };
 
 struct CompiledPipeline {
@@ -34,9 +39,31 @@ struct CompiledPipeline {
     std::uint32_t cells = 0;
     std::uint32_t distinct_sets = 0;
     std::uint32_t topk_maps = 0;
+    // Index into CompiledFeatures::groups of this pipeline's group_by list.
+    std::uint32_t group_feature = 0;
     // Identifies the pipeline definition in changelog records, so state of
     // an edited pipeline is not restored into the new definition.
     std::uint64_t fingerprint = 0;
+};
+
+// What the engine computes from each event before any pipeline sees it:
+// every distinct where-predicate, numeric expression, value field and
+// group_by list of all pipelines, once each (pipelines often share them: the
+// same predicates and fields over different windows). Evaluated lazily per
+// event by EventFeatures (event_features.h).
+struct CompiledFeatures {
+    struct Value {
+        std::uint32_t field = 0;
+        FieldType type = FieldType::string;
+    };
+    struct Group {
+        std::vector<std::uint32_t> fields;
+        std::vector<FieldType> types;
+    };
+    std::vector<Expr> predicates;
+    std::vector<Expr> numbers;
+    std::vector<Value> values;
+    std::vector<Group> groups;
 };
 
 }  // namespace etld::pipeline::detail
@@ -46,6 +73,7 @@ namespace etld::pipeline {
 struct CompiledEngine::Impl {
     EngineSpec spec;
     std::vector<detail::CompiledPipeline> pipelines;
+    detail::CompiledFeatures features;
 };
 
 }  // namespace etld::pipeline

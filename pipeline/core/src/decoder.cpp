@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "etld/pipeline/event.h"
+#include "fast_decode.h"
 #include "hash.h"
 #include "time_parse.h"
 
@@ -79,6 +80,7 @@ std::string_view json_type_name(simdjson::dom::element_type t) {
 }  // namespace
 
 struct Decoder::Impl {
+    detail::FastDecoder fast;
     simdjson::dom::parser parser;
     std::string padded;
     // Slot 0 = id, 1 = time, 2.. = schema fields.
@@ -97,7 +99,7 @@ struct Decoder::Impl {
         return (k.size() * 7 + std::size_t{first} * 3 + last) & 63;
     }
 
-    explicit Impl(const EventSchema& s) {
+    explicit Impl(const EventSchema& s) : fast(s) {
         names.push_back(s.id_field);
         names.push_back(s.time_field);
         for (const auto& f : s.fields) {
@@ -164,6 +166,11 @@ std::optional<Rejection> Decoder::decode(std::string_view record, Event& out) {
         return reject(RejectReason::too_large, "record of " + std::to_string(record.size()) +
                                                    " bytes exceeds the limit of " +
                                                    std::to_string(schema_.max_record_bytes));
+    }
+    // Most records are plain JSON; the fast path declines everything else,
+    // and every record it would have to reject, so the rules below decide.
+    if (im.fast.decode(record, out, now_)) {
+        return std::nullopt;
     }
     // Checked explicitly: the DOM parser does not reject every invalid
     // sequence inside strings.

@@ -12,12 +12,13 @@
 
 namespace etld::pipeline::detail {
 
-inline void encode_group(const Event& e, const CompiledPipeline& p, std::string& out) {
+inline void encode_group(const Event& e, const std::vector<std::uint32_t>& fields,
+                         const std::vector<FieldType>& types, std::string& out) {
     out.clear();
     Writer w(out);
-    for (std::size_t i = 0; i < p.group_fields.size(); ++i) {
-        const std::uint32_t f = p.group_fields[i];
-        switch (p.group_types[i]) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const std::uint32_t f = fields[i];
+        switch (types[i]) {
             case FieldType::string:
                 w.bytes(e.string_at(f));
                 break;

@@ -11,6 +11,114 @@ namespace {
 
 constexpr std::uint8_t kSessionVersion = 1;
 
+// The keys that have sessions: an open-addressing index of (hash, node)
+// slots over individually allocated nodes. A lookup reads one slot of a
+// small array (16 bytes per slot, at most 3/4 full) and then the node, where
+// a node-based hash map walks bucket, previous node and node. Nodes never
+// move, so timers and dirty lists may point at them until erase().
+template <typename V>
+class KeyTable {
+  public:
+    struct Node {
+        std::string first;  // the group key bytes
+        V second;
+        std::uint64_t hash = 0;
+    };
+    using value_type = Node;
+
+    KeyTable() = default;
+    ~KeyTable() {
+        for (const Slot& s : slots_) {
+            delete s.node;
+        }
+    }
+    KeyTable(const KeyTable&) = delete;
+    KeyTable& operator=(const KeyTable&) = delete;
+
+    Node* find(const GroupRef& g) const {
+        if (size_ == 0) {
+            return nullptr;
+        }
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = g.hash & mask;; i = (i + 1) & mask) {
+            const Slot& s = slots_[i];
+            if (s.node == nullptr) {
+                return nullptr;
+            }
+            if (s.hash == g.hash && s.node->first == g.bytes) {
+                return s.node;
+            }
+        }
+    }
+    Node* find(std::string_view bytes) const { return find(GroupRef{bytes, group_hash(bytes)}); }
+
+    // Adds a key that is not present.
+    Node* insert(std::string key, std::uint64_t hash) {
+        if ((size_ + 1) * 4 > slots_.size() * 3) {
+            grow();
+        }
+        auto node = std::make_unique<Node>();
+        node->first = std::move(key);
+        node->hash = hash;
+        place(Slot{hash, node.get()});
+        ++size_;
+        return node.release();
+    }
+
+    void erase(Node* n) {
+        const std::size_t mask = slots_.size() - 1;
+        std::size_t i = n->hash & mask;
+        while (slots_[i].node != n) {
+            i = (i + 1) & mask;
+        }
+        // Backward-shift deletion: pull later entries of the probe run into
+        // the hole unless their home lies cyclically in (hole, entry].
+        for (std::size_t j = i;;) {
+            slots_[i] = Slot{};
+            while (true) {
+                j = (j + 1) & mask;
+                if (slots_[j].node == nullptr) {
+                    delete n;
+                    --size_;
+                    return;
+                }
+                const std::size_t k = slots_[j].hash & mask;
+                const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+                if (!stays) {
+                    break;
+                }
+            }
+            slots_[i] = slots_[j];
+            i = j;
+        }
+    }
+
+  private:
+    struct Slot {
+        std::uint64_t hash = 0;
+        Node* node = nullptr;  // nullptr: empty
+    };
+    void place(Slot s) {
+        const std::size_t mask = slots_.size() - 1;
+        std::size_t i = s.hash & mask;
+        while (slots_[i].node != nullptr) {
+            i = (i + 1) & mask;
+        }
+        slots_[i] = s;
+    }
+    void grow() {
+        std::vector<Slot> old(std::max<std::size_t>(16, slots_.size() * 2));
+        old.swap(slots_);
+        for (const Slot& s : old) {
+            if (s.node != nullptr) {
+                place(s);
+            }
+        }
+    }
+    std::vector<Slot> slots_;
+    std::size_t size_ = 0;
+};
+
 // Session windows per key: [first event, last event + gap). Sessions of a key
 // are kept sorted and disjoint; an event that overlaps several merges them.
 //
@@ -27,14 +135,14 @@ class Sessions final : public PipelineState {
           early_(p.spec.emit == EmitMode::early),
           prefix_(key_prefix('s')) {}
 
-    void on_event(const Event& e, std::string_view raw, const Watermark& wm, Output& out,
-                  StepCounters& counters) override {
+    void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
+                  Output& out, StepCounters& counters) override {
         const std::int64_t t = e.time.value;
-        encode_group(e, p_, group_);
-        auto kit = keys_.find(std::string_view(group_));
+        group_ = f.group(p_.group_feature);
+        Keys::value_type* kit = keys_.find(group_);
         std::size_t i = 0;
         std::size_t j = 0;
-        if (kit != keys_.end()) {
+        if (kit != nullptr) {
             auto& ss = kit->second.sessions;
             while (i < ss.size() && ss[i].last + gap_ <= t) {
                 ++i;
@@ -48,12 +156,12 @@ class Sessions final : public PipelineState {
             late(e, raw, wm, out, counters);
             return;
         }
-        if (kit == keys_.end()) {
-            kit = keys_.emplace(group_, KeyState{}).first;
+        if (kit == nullptr) {
+            kit = keys_.insert(std::string(group_.bytes), group_.hash);
         }
         KeyState& ks = kit->second;
         auto& ss = ks.sessions;
-        agg_.prepare(e, contrib_);
+        agg_.prepare(f, contrib_);
         if (wm.reached(t + gap_)) {
             ++counters.late_applied;
         }
@@ -79,7 +187,7 @@ class Sessions final : public PipelineState {
                 agg_.values(first.agg, after_);
                 if (before_ != after_) {
                     ++first.revision;
-                    out.results.push_back(make_result(first.em_start, first.em_end, group_,
+                    out.results.push_back(make_result(first.em_start, first.em_end, group_.bytes,
                                                       &first.agg, first.revision,
                                                       ResultKind::update));
                 }
@@ -88,8 +196,8 @@ class Sessions final : public PipelineState {
             } else {
                 for (std::size_t k = i; k < j; ++k) {
                     if (ss[k].emitted) {
-                        out.results.push_back(make_result(ss[k].em_start, ss[k].em_end, group_,
-                                                          nullptr, ss[k].revision + 1,
+                        out.results.push_back(make_result(ss[k].em_start, ss[k].em_end,
+                                                          group_.bytes, nullptr, ss[k].revision + 1,
                                                           ResultKind::retract));
                     }
                 }
@@ -187,7 +295,7 @@ class Sessions final : public PipelineState {
             if (!kv->second.dirty) {
                 dirty_.emplace_back(kv->first);
             }
-            keys_.erase(kv->first);
+            keys_.erase(kv);
         }
         erase_.clear();
     }
@@ -199,8 +307,8 @@ class Sessions final : public PipelineState {
             StateDelta d;
             d.key = prefix_;
             d.key.append(g);
-            auto it = keys_.find(std::string_view(g));
-            if (it != keys_.end()) {
+            Keys::value_type* it = keys_.find(std::string_view(g));
+            if (it != nullptr) {
                 it->second.dirty = false;
                 if (!it->second.sessions.empty()) {
                     std::string v;
@@ -263,12 +371,12 @@ class Sessions final : public PipelineState {
                 return "session record of pipeline '" + p_.spec.name + "': trailing bytes";
             }
         }
-        auto it = keys_.find(rest);
-        if (it == keys_.end()) {
+        Keys::value_type* it = keys_.find(rest);
+        if (it == nullptr) {
             if (sessions.empty()) {
                 return std::nullopt;
             }
-            it = keys_.emplace(std::string(rest), KeyState{}).first;
+            it = keys_.insert(std::string(rest), group_hash(rest));
         }
         open_ -= it->second.sessions.size();
         open_ += sessions.size();
@@ -305,7 +413,7 @@ class Sessions final : public PipelineState {
         bool dirty = false;
         bool erased = false;
     };
-    using Keys = std::unordered_map<std::string, KeyState, StringHash, std::equal_to<>>;
+    using Keys = KeyTable<KeyState>;
     struct HeapEntry {
         std::int64_t deadline;
         std::uint64_t gen;
@@ -351,7 +459,7 @@ class Sessions final : public PipelineState {
         s.em_start = s.start;
         s.em_end = s.last + gap_;
         out.results.push_back(
-            make_result(s.em_start, s.em_end, group_, &s.agg, 0, ResultKind::update));
+            make_result(s.em_start, s.em_end, group_.bytes, &s.agg, 0, ResultKind::update));
     }
 
     const std::int64_t gap_;

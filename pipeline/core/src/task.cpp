@@ -32,6 +32,7 @@ struct Task::Impl {
     std::vector<std::unique_ptr<detail::PipelineState>> pipelines;
     detail::DedupSet dedup;
     detail::Watermark wm;
+    detail::EventFeatures features;
 
     // Processing-time bookkeeping for idle advancement.
     bool has_pt = false;
@@ -47,7 +48,7 @@ struct Task::Impl {
     bool meta_dirty = false;
 
     Impl(std::shared_ptr<const CompiledEngine> e, const std::vector<std::uint32_t>& which)
-        : engine(std::move(e)), spec(engine->spec()) {
+        : engine(std::move(e)), spec(engine->spec()), features(engine->impl().features) {
         for (std::uint32_t i : which) {
             if (i >= engine->impl().pipelines.size()) {
                 throw std::out_of_range("Task: no pipeline with index " + std::to_string(i));
@@ -162,8 +163,9 @@ void Task::process(const Event& event, std::string_view raw, Output& out) {
         ++im.duplicates;
         return;
     }
+    im.features.start(event);
     for (auto& p : im.pipelines) {
-        p->on_event(event, raw, im.wm, out, im.step);
+        p->on_event(event, im.features, raw, im.wm, out, im.step);
     }
     // A too-late event has time < watermark, so it can never raise it.
     im.advance_to(sat_sub(event.time.value, im.spec.max_out_of_orderness.value), out);

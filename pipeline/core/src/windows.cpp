@@ -91,8 +91,8 @@ class FixedWindows final : public PipelineState {
           prefix_(key_prefix('w')),
           pane_prefix_(key_prefix('p')) {}
 
-    void on_event(const Event& e, std::string_view raw, const Watermark& wm, Output& out,
-                  StepCounters& counters) override {
+    void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
+                  Output& out, StepCounters& counters) override {
         const std::int64_t t = e.time.value;
         const std::int64_t newest = floor_div(t, slide_) * slide_;
         const std::int64_t n = size_ / slide_;
@@ -106,8 +106,8 @@ class FixedWindows final : public PipelineState {
             late(e, raw, wm, out, counters);
             return;
         }
-        agg_.prepare(e, contrib_);
-        encode_group(e, p_, group_);
+        agg_.prepare(f, contrib_);
+        group_ = f.group(p_.group_feature);
         // The oldest applied window ends first.
         if (wm.reached(first_open + size_)) {
             ++counters.late_applied;
@@ -137,7 +137,7 @@ class FixedWindows final : public PipelineState {
         for (std::size_t k = 0; k < touched_.size(); ++k) {
             const std::int64_t s = first_open + static_cast<std::int64_t>(k) * slide_;
             if (wm.reached(s + size_) && touched_[k]->emitted) {
-                window_values(s, group_, *touched_[k], befores_[k]);
+                window_values(s, group_.bytes, *touched_[k], befores_[k]);
             }
         }
         for (Win* w : touched_) {
@@ -153,16 +153,17 @@ class FixedWindows final : public PipelineState {
                 continue;
             }
             if (w.emitted) {
-                window_values(s, group_, w, after_);
+                window_values(s, group_.bytes, w, after_);
                 if (befores_[k] != after_) {
                     ++w.revision;
                     out.results.push_back(
-                        result(s, group_, std::move(after_), w.revision, ResultKind::update));
+                        result(s, group_.bytes, std::move(after_), w.revision, ResultKind::update));
                 }
             } else {
                 w.emitted = true;
-                window_values(s, group_, w, after_);
-                out.results.push_back(result(s, group_, std::move(after_), 0, ResultKind::update));
+                window_values(s, group_.bytes, w, after_);
+                out.results.push_back(
+                    result(s, group_.bytes, std::move(after_), 0, ResultKind::update));
             }
         }
     }
@@ -338,8 +339,8 @@ class FixedWindows final : public PipelineState {
         AggState sets;
         bool dirty = false;
     };
-    using Bucket = std::unordered_map<std::string, Win, StringHash, std::equal_to<>>;
-    using PaneBucket = std::unordered_map<std::string, Pane, StringHash, std::equal_to<>>;
+    using Bucket = std::unordered_map<std::string, Win, GroupHash, GroupEq>;
+    using PaneBucket = std::unordered_map<std::string, Pane, GroupHash, GroupEq>;
     struct DirtyKey {
         std::int64_t start;
         std::string group;
@@ -356,13 +357,13 @@ class FixedWindows final : public PipelineState {
     // and counted if new, and marked dirty.
     Win& window(std::int64_t start) {
         Bucket& b = bucket(start);
-        auto it = b.find(std::string_view(group_));
+        auto it = b.find(group_);
         if (it == b.end()) {
-            it = b.emplace(group_, Win{}).first;
+            it = b.emplace(std::string(group_.bytes), Win{}).first;
             agg_.init(it->second.agg, paned_ ? Aggregator::kCells : Aggregator::kAll);
             ++open_;
         }
-        mark_dirty(start, group_, it->second);
+        mark_dirty(start, group_.bytes, it->second);
         return it->second;
     }
 
@@ -372,14 +373,14 @@ class FixedWindows final : public PipelineState {
             pane_cache_ = &panes_[start];
             pane_cache_start_ = start;
         }
-        auto it = pane_cache_->find(std::string_view(group_));
+        auto it = pane_cache_->find(group_);
         if (it == pane_cache_->end()) {
-            it = pane_cache_->emplace(group_, Pane{}).first;
+            it = pane_cache_->emplace(std::string(group_.bytes), Pane{}).first;
             agg_.init(it->second.sets, Aggregator::kSets);
         }
         if (!it->second.dirty) {
             it->second.dirty = true;
-            dirty_panes_.push_back(DirtyKey{start, group_});
+            dirty_panes_.push_back(DirtyKey{start, std::string(group_.bytes)});
         }
         return it->second.sets;
     }

@@ -15,6 +15,7 @@
 #include "compiled.h"
 #include "etld/pipeline/result.h"
 #include "etld/pipeline/task.h"
+#include "event_features.h"
 
 namespace etld::pipeline::detail {
 
@@ -41,9 +42,10 @@ class PipelineState {
     PipelineState(const PipelineState&) = delete;
     PipelineState& operator=(const PipelineState&) = delete;
 
-    // Applies one accepted event; `wm` is the watermark before the event.
-    virtual void on_event(const Event& e, std::string_view raw, const Watermark& wm, Output& out,
-                          StepCounters& counters) = 0;
+    // Applies one accepted event (`f` holds its shared features); `wm` is
+    // the watermark before the event.
+    virtual void on_event(const Event& e, EventFeatures& f, std::string_view raw,
+                          const Watermark& wm, Output& out, StepCounters& counters) = 0;
     // The watermark moved from `before` to `now`.
     virtual void on_watermark(const Watermark& before, std::int64_t now, Output& out) = 0;
     virtual void take_changelog(std::vector<StateDelta>& out) = 0;
@@ -65,7 +67,7 @@ class PipelineState {
     const CompiledPipeline& p_;
     Aggregator agg_;
     Contribution contrib_;
-    std::string group_;
+    GroupRef group_;  // the current event's group key
     std::vector<AggregateValue> before_;
     std::vector<AggregateValue> after_;
 };

@@ -1,0 +1,148 @@
+#pragma once
+
+// Internal: the per-event values that aggregates and window tables use,
+// computed once per event however many pipelines of a task use them.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compiled.h"
+#include "etld/pipeline/event.h"
+#include "group_key.h"
+#include "hash.h"
+
+namespace etld::pipeline::detail {
+
+// The hash of a group key's canonical bytes (group_key.h), as the window
+// and session tables use it.
+inline std::uint64_t group_hash(std::string_view bytes) {
+    return hash128(bytes, 0x2545f4914f6cdd1dULL).lo;
+}
+
+// A group key of the current event: its bytes and their group_hash.
+struct GroupRef {
+    std::string_view bytes;
+    std::uint64_t hash = 0;
+};
+
+// Hash and equality for tables keyed by group-key bytes that are looked up
+// with a GroupRef, so the event's key is hashed once, not once per table.
+struct GroupHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return group_hash(s); }
+    std::size_t operator()(const GroupRef& g) const { return g.hash; }
+};
+struct GroupEq {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+    bool operator()(const GroupRef& a, std::string_view b) const { return a.bytes == b; }
+    bool operator()(std::string_view a, const GroupRef& b) const { return a == b.bytes; }
+};
+
+// A count_distinct / top_k field value of the current event: its canonical
+// bytes (Aggregator::value_bytes) and their 128-bit hash. The hash is what
+// a distinct set stores (and the changelog keeps), so it must not change.
+struct ValueRef {
+    std::string_view bytes;
+    IdHash hash;
+};
+
+inline IdHash value_hash(std::string_view bytes) {
+    return hash128(bytes, 0x5bd1e995u);
+}
+
+// Lazily evaluated features of one event. start() begins an event; each
+// feature is computed on first use and reused until the next start().
+// Views stay valid until then (they point into the event or this object).
+class EventFeatures {
+  public:
+    explicit EventFeatures(const CompiledFeatures& f)
+        : f_(f),
+          pred_stamp_(f.predicates.size(), 0),
+          pred_(f.predicates.size(), 0),
+          num_stamp_(f.numbers.size(), 0),
+          num_(f.numbers.size(), 0),
+          value_stamp_(f.values.size(), 0),
+          values_(f.values.size()),
+          value_scratch_(f.values.size()),
+          group_stamp_(f.groups.size(), 0),
+          groups_(f.groups.size()),
+          group_bytes_(f.groups.size()) {}
+
+    void start(const Event& e) {
+        e_ = &e;
+        if (++stamp_ == 0) {
+            // Wrapped after 2^32 events: forget every old stamp.
+            std::fill(pred_stamp_.begin(), pred_stamp_.end(), 0);
+            std::fill(num_stamp_.begin(), num_stamp_.end(), 0);
+            std::fill(value_stamp_.begin(), value_stamp_.end(), 0);
+            std::fill(group_stamp_.begin(), group_stamp_.end(), 0);
+            stamp_ = 1;
+        }
+    }
+
+    const Event& event() const { return *e_; }
+
+    bool predicate(std::uint32_t i) {
+        if (pred_stamp_[i] != stamp_) {
+            pred_stamp_[i] = stamp_;
+            pred_[i] = f_.predicates[i].predicate(*e_) ? 1 : 0;
+        }
+        return pred_[i] != 0;
+    }
+
+    double number(std::uint32_t i) {
+        if (num_stamp_[i] != stamp_) {
+            num_stamp_[i] = stamp_;
+            num_[i] = f_.numbers[i].number(*e_);
+        }
+        return num_[i];
+    }
+
+    const ValueRef& value(std::uint32_t i) {
+        if (value_stamp_[i] != stamp_) {
+            value_stamp_[i] = stamp_;
+            const CompiledFeatures::Value& v = f_.values[i];
+            values_[i].bytes = value_bytes(*e_, v.field, v.type, value_scratch_[i]);
+            values_[i].hash = value_hash(values_[i].bytes);
+        }
+        return values_[i];
+    }
+
+    const GroupRef& group(std::uint32_t i) {
+        if (group_stamp_[i] != stamp_) {
+            group_stamp_[i] = stamp_;
+            const CompiledFeatures::Group& g = f_.groups[i];
+            encode_group(*e_, g.fields, g.types, group_bytes_[i]);
+            groups_[i].bytes = group_bytes_[i];
+            groups_[i].hash = group_hash(group_bytes_[i]);
+        }
+        return groups_[i];
+    }
+
+    // Canonical bytes of a field value (top-k keys, distinct hashing):
+    // a string field's own bytes, or `scratch` holding a number's bytes.
+    static std::string_view value_bytes(const Event& e, std::uint32_t field, FieldType t,
+                                        std::string& scratch);
+
+  private:
+    const CompiledFeatures& f_;
+    const Event* e_ = nullptr;
+    std::uint32_t stamp_ = 0;
+    std::vector<std::uint32_t> pred_stamp_;
+    std::vector<char> pred_;
+    std::vector<std::uint32_t> num_stamp_;
+    std::vector<double> num_;
+    std::vector<std::uint32_t> value_stamp_;
+    std::vector<ValueRef> values_;
+    std::vector<std::string> value_scratch_;
+    std::vector<std::uint32_t> group_stamp_;
+    std::vector<GroupRef> groups_;
+    std::vector<std::string> group_bytes_;
+};
+
+}  // namespace etld::pipeline::detail

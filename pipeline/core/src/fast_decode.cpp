@@ -1,0 +1,330 @@
+#include "fast_decode.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+#include "hash.h"
+#include "time_parse.h"
+
+namespace etld::pipeline::detail {
+
+namespace {
+
+std::size_t bucket(std::string_view k) {
+    const auto first = static_cast<unsigned char>(k.front());
+    const auto last = static_cast<unsigned char>(k.back());
+    return (k.size() * 7 + std::size_t{first} * 3 + last) & 63;
+}
+
+bool is_ws(char c) {
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// An integer token of at most 18 digits always fits.
+std::int64_t integer_value(std::string_view t) {
+    const bool neg = t.front() == '-';
+    std::int64_t v = 0;
+    for (std::size_t i = neg ? 1 : 0; i < t.size(); ++i) {
+        v = v * 10 + (t[i] - '0');
+    }
+    return neg ? -v : v;
+}
+
+}  // namespace
+
+FastDecoder::FastDecoder(const EventSchema& schema) : schema_(schema) {
+    names_.push_back(schema_.id_field);
+    names_.push_back(schema_.time_field);
+    for (const auto& f : schema_.fields) {
+        names_.push_back(f.name);
+    }
+    found_.resize(names_.size());
+    seen_.resize(names_.size());
+    table_.fill(-1);
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (names_[i].empty()) {
+            continue;
+        }
+        std::int8_t& t = table_[bucket(names_[i])];
+        t = t == -1 && i < 100 ? static_cast<std::int8_t>(i) : std::int8_t{-2};
+    }
+}
+
+int FastDecoder::slot_of(std::string_view key) const {
+    if (key.empty()) {
+        return -1;
+    }
+    const std::int8_t t = table_[bucket(key)];
+    if (t >= 0) {
+        return names_[static_cast<std::size_t>(t)] == key ? t : -1;
+    }
+    if (t == -1) {
+        return -1;
+    }
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (names_[i] == key) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+bool FastDecoder::decode(std::string_view record, Event& out, std::optional<ProcessingTimeMs> now) {
+    const char* p = record.data();
+    const char* const end = p + record.size();
+    bool non_ascii = false;
+    auto skip_ws = [&] {
+        while (p != end && is_ws(*p)) {
+            ++p;
+        }
+    };
+    // Scans a string whose opening quote is at p; false for escapes and
+    // control characters (left to the full decoder).
+    auto scan_string = [&](std::string_view& s) {
+        const char* const start = ++p;
+        while (p != end) {
+            const auto c = static_cast<unsigned char>(*p);
+            if (c == '"') {
+                s = std::string_view(start, static_cast<std::size_t>(p - start));
+                ++p;
+                return true;
+            }
+            if (c == '\\' || c < 0x20) {
+                return false;
+            }
+            non_ascii = non_ascii || c >= 0x80;
+            ++p;
+        }
+        return false;
+    };
+    auto literal = [&](std::string_view word) {
+        if (static_cast<std::size_t>(end - p) < word.size() ||
+            std::string_view(p, word.size()) != word) {
+            return false;
+        }
+        p += word.size();
+        return true;
+    };
+    auto scan_value = [&](Token& tok) {
+        if (p == end) {
+            return false;
+        }
+        switch (*p) {
+            case '"':
+                tok.kind = Kind::string;
+                return scan_string(tok.text);
+            case 't':
+                tok.kind = Kind::true_lit;
+                return literal("true");
+            case 'f':
+                tok.kind = Kind::false_lit;
+                return literal("false");
+            case 'n':
+                tok.kind = Kind::null_lit;
+                return literal("null");
+            default:
+                break;
+        }
+        const char* const start = p;
+        if (*p == '-') {
+            ++p;
+        }
+        if (p == end) {
+            return false;
+        }
+        std::size_t digits = 0;
+        if (*p == '0') {
+            ++p;
+            digits = 1;
+        } else if (*p >= '1' && *p <= '9') {
+            while (p != end && is_digit(*p)) {
+                ++p;
+                ++digits;
+            }
+        } else {
+            return false;
+        }
+        bool fraction_or_exponent = false;
+        if (p != end && *p == '.') {
+            ++p;
+            if (p == end || !is_digit(*p)) {
+                return false;
+            }
+            while (p != end && is_digit(*p)) {
+                ++p;
+            }
+            fraction_or_exponent = true;
+        }
+        if (p != end && (*p == 'e' || *p == 'E')) {
+            ++p;
+            if (p != end && (*p == '+' || *p == '-')) {
+                ++p;
+            }
+            if (p == end || !is_digit(*p)) {
+                return false;
+            }
+            while (p != end && is_digit(*p)) {
+                ++p;
+            }
+            fraction_or_exponent = true;
+        }
+        tok.text = std::string_view(start, static_cast<std::size_t>(p - start));
+        if (!fraction_or_exponent) {
+            // Longer integers may not fit in int64; "-0" is left to the full
+            // decoder, which has its own view of it.
+            tok.kind = Kind::integer;
+            return digits <= 18 && tok.text != "-0";
+        }
+        tok.kind = Kind::number;
+        const auto r =
+            std::from_chars(tok.text.data(), tok.text.data() + tok.text.size(), tok.number);
+        return r.ec == std::errc() && r.ptr == p && std::isfinite(tok.number);
+    };
+
+    std::fill(seen_.begin(), seen_.end(), 0);
+    skip_ws();
+    if (p == end || *p != '{') {
+        return false;
+    }
+    ++p;
+    skip_ws();
+    if (p == end || *p != '"') {
+        return false;  // not a plain object with members
+    }
+    while (true) {
+        std::string_view key;
+        if (p == end || *p != '"' || !scan_string(key)) {
+            return false;
+        }
+        skip_ws();
+        if (p == end || *p != ':') {
+            return false;
+        }
+        ++p;
+        skip_ws();
+        Token tok;
+        if (!scan_value(tok)) {
+            return false;
+        }
+        const int slot = slot_of(key);
+        if (slot >= 0) {
+            const auto s = static_cast<std::size_t>(slot);
+            if (seen_[s] != 0) {
+                return false;
+            }
+            seen_[s] = 1;
+            found_[s] = tok;
+        }
+        skip_ws();
+        if (p == end) {
+            return false;
+        }
+        if (*p == ',') {
+            ++p;
+            skip_ws();
+            continue;
+        }
+        if (*p != '}') {
+            return false;
+        }
+        ++p;
+        break;
+    }
+    skip_ws();
+    if (p != end) {
+        return false;
+    }
+    if (non_ascii && !simdjson::validate_utf8(record.data(), record.size())) {
+        return false;
+    }
+    for (std::uint8_t s : seen_) {
+        if (s == 0) {
+            return false;
+        }
+    }
+
+    out.reset(schema_.fields.size());
+    const Token& id = found_[0];
+    if ((id.kind != Kind::string && id.kind != Kind::integer) || id.text.empty()) {
+        return false;
+    }
+    // An integer id is hashed as its decimal text: a plain JSON integer's
+    // text is exactly that.
+    out.id = hash128(id.text);
+
+    const Token& tv = found_[1];
+    std::int64_t ms = 0;
+    if (schema_.time_format == TimeFormat::iso8601) {
+        if (tv.kind != Kind::string) {
+            return false;
+        }
+        const ParsedTime t = parse_iso8601(tv.text);
+        if (t.status != TimeParse::ok) {
+            return false;
+        }
+        ms = t.ms;
+    } else {
+        if (tv.kind != Kind::integer) {
+            return false;
+        }
+        const std::int64_t scale = schema_.time_format == TimeFormat::epoch_s ? 1000 : 1;
+        const std::int64_t v = integer_value(tv.text);
+        if (v > std::numeric_limits<std::int64_t>::max() / scale ||
+            v < std::numeric_limits<std::int64_t>::min() / scale) {
+            return false;
+        }
+        ms = v * scale;
+    }
+    if (ms < schema_.min_event_time.value || ms > schema_.max_event_time.value) {
+        return false;
+    }
+    if (now && schema_.max_future_skew.value > 0 &&
+        ms > now->value + schema_.max_future_skew.value) {
+        return false;
+    }
+    out.time = EventTimeMs{ms};
+
+    for (std::size_t i = 0; i < schema_.fields.size(); ++i) {
+        const Token& v = found_[i + 2];
+        switch (schema_.fields[i].type) {
+            case FieldType::string:
+                if (v.kind != Kind::string) {
+                    return false;
+                }
+                out.set_string(i, v.text);
+                break;
+            case FieldType::int64:
+                if (v.kind != Kind::integer) {
+                    return false;
+                }
+                out.set_int(i, integer_value(v.text));
+                break;
+            case FieldType::float64:
+                if (v.kind == Kind::integer) {
+                    out.set_double(i, static_cast<double>(integer_value(v.text)));
+                } else if (v.kind == Kind::number) {
+                    out.set_double(i, v.number);
+                } else {
+                    return false;
+                }
+                break;
+            case FieldType::boolean:
+                if (v.kind != Kind::true_lit && v.kind != Kind::false_lit) {
+                    return false;
+                }
+                out.set_bool(i, v.kind == Kind::true_lit);
+                break;
+        }
+    }
+    return true;
+}
+
+}  // namespace etld::pipeline::detail
