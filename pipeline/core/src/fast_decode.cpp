@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -22,6 +26,36 @@ std::size_t bucket(std::string_view k) {
 
 bool is_ws(char c) {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+// The first byte in [p, end) that ends or complicates a plain string: a
+// quote, a backslash, a control character or a non-ASCII byte.
+const char* find_special(const char* p, const char* end) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // Signed: bytes >= 0x80 are negative, so "< 0x20" also finds them.
+        const __m128i hit = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+            _mm_cmplt_epi8(v, space));
+        const int bits = _mm_movemask_epi8(hit);
+        if (bits != 0) {
+            return p + __builtin_ctz(static_cast<unsigned>(bits));
+        }
+        p += 16;
+    }
+#endif
+    while (p != end) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) {
+            return p;
+        }
+        ++p;
+    }
+    return p;
 }
 
 bool is_digit(char c) {
@@ -89,21 +123,25 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
     // Scans a string whose opening quote is at p; false for escapes and
     // control characters (left to the full decoder).
     auto scan_string = [&](std::string_view& s) {
-        const char* const start = ++p;
-        while (p != end) {
-            const auto c = static_cast<unsigned char>(*p);
+        const char* const start = p + 1;
+        const char* q = start;
+        while (true) {
+            q = find_special(q, end);
+            if (q == end) {
+                return false;
+            }
+            const auto c = static_cast<unsigned char>(*q);
             if (c == '"') {
-                s = std::string_view(start, static_cast<std::size_t>(p - start));
-                ++p;
+                s = std::string_view(start, static_cast<std::size_t>(q - start));
+                p = q + 1;
                 return true;
             }
             if (c == '\\' || c < 0x20) {
                 return false;
             }
-            non_ascii = non_ascii || c >= 0x80;
-            ++p;
+            non_ascii = true;
+            ++q;
         }
-        return false;
     };
     auto literal = [&](std::string_view word) {
         if (static_cast<std::size_t>(end - p) < word.size() ||
