@@ -38,9 +38,9 @@ const char* find_special(const char* p, const char* end) {
     while (end - p >= 16) {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
         // Signed: bytes >= 0x80 are negative, so "< 0x20" also finds them.
-        const __m128i hit = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-            _mm_cmplt_epi8(v, space));
+        const __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                         _mm_cmplt_epi8(v, space));
         const int bits = _mm_movemask_epi8(hit);
         if (bits != 0) {
             return p + __builtin_ctz(static_cast<unsigned>(bits));
