@@ -126,6 +126,9 @@ struct Runner::Impl {
     std::map<TaskId, Task> tasks;
     std::map<TaskId, TaskCounters> seen_counters;
     std::set<std::pair<std::string, std::int32_t>> at_end;  // source partitions fully read
+    // The offset each owned partition was assigned (or rewound) at: what a
+    // transaction commits for a partition it has consumed nothing from yet.
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> resume_offsets;
 
     bool in_transaction = false;
     Clock::time_point cycle_start{};
@@ -463,6 +466,9 @@ struct Runner::Impl {
         const auto start = Clock::now();
         std::uint64_t records = 0;
         std::map<std::pair<std::string, std::int32_t>, TaskId> by_partition;
+        // Each changelog partition's end when the restore began: reaching it
+        // (or the end-of-partition event) completes the partition.
+        std::map<std::pair<std::string, std::int32_t>, std::int64_t> end_of;
         PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
         for (const auto& id : ids) {
             const Keyspace& ks = topology.keyspaces[id.keyspace];
@@ -487,13 +493,22 @@ struct Runner::Impl {
                                                   id.partition)
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
                 by_partition[{ks.changelog_topic, id.partition}] = id;
+                end_of[{ks.changelog_topic, id.partition}] = high;
             }
         }
         if (list->cnt > 0) {
             rd_kafka_assign(restorer.get(), list.get());
             std::size_t remaining = by_partition.size();
             std::set<std::pair<std::string, std::int32_t>> done;
+            auto last_progress = Clock::now();
             while (remaining > 0 && !stop_now_requested) {
+                if (Clock::now() - last_progress > std::chrono::seconds(10)) {
+                    last_progress = Clock::now();
+                    logf(LogLevel::info, "restoring: " + std::to_string(remaining) + " of " +
+                                             std::to_string(by_partition.size()) +
+                                             " changelog partitions to go, " +
+                                             std::to_string(records) + " records read");
+                }
                 MessagePtr msg(rd_kafka_consumer_poll(restorer.get(), 500));
                 if (!msg) {
                     continue;
@@ -528,6 +543,9 @@ struct Runner::Impl {
                                                 std::to_string(msg->offset) + ": " + *error);
                 }
                 ++records;
+                if (msg->offset + 1 >= end_of[tp] && done.insert(tp).second) {
+                    --remaining;
+                }
             }
             rd_kafka_assign(restorer.get(), nullptr);
         }
@@ -577,6 +595,7 @@ struct Runner::Impl {
         }
         restore_tasks(ids);
         at_end.clear();
+        remember_resume_offsets(committed.get());
         rd_kafka_assign(rk, committed.get());
         stats.assigned_partitions = static_cast<std::uint64_t>(partitions->cnt);
         stats.ready = true;
@@ -585,13 +604,32 @@ struct Runner::Impl {
                                  std::to_string(ids.size()) + " tasks");
     }
 
+    void remember_resume_offsets(const rd_kafka_topic_partition_list_t* list) {
+        resume_offsets.clear();
+        for (int i = 0; i < list->cnt; ++i) {
+            if (list->elems[i].offset >= 0) {
+                resume_offsets[{list->elems[i].topic, list->elems[i].partition}] =
+                    list->elems[i].offset;
+            }
+        }
+    }
+
     void on_revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
         stats.ready = false;
         if (in_transaction && !fatal) {
-            if (!commit_cycle()) {
+            if (rd_kafka_assignment_lost(rk) != 0) {
+                // The session expired (a long pause): the group has given
+                // these partitions to another member already, so nothing of
+                // this transaction may commit, and the tasks are dropped
+                // below, so there is nothing to rewind either.
+                logf(LogLevel::warning,
+                     "partitions lost (session expired); aborting the transaction in flight");
+                abort_only();
+            } else if (!commit_cycle()) {
                 logf(LogLevel::warning, "the transaction in flight at revocation was aborted");
             }
         }
+        resume_offsets.clear();
         if (partitions != nullptr) {
             for (int i = 0; i < partitions->cnt; ++i) {
                 for (const auto& id :
@@ -978,11 +1016,31 @@ struct Runner::Impl {
         rd_kafka_position(consumer.get(), assignment.get());
         PartitionListPtr offsets(rd_kafka_topic_partition_list_new(assignment->cnt));
         for (int i = 0; i < assignment->cnt; ++i) {
-            if (assignment->elems[i].offset >= 0) {
+            // A partition nothing was consumed from since its assignment (or
+            // the last rewind) has no position; its resume offset stands in,
+            // so that every transaction sends offsets: only then does the
+            // group coordinator check the generation and refuse a zombie.
+            // A transaction without offsets (say, idle windows closing on
+            // partitions with no new records) would commit unchecked.
+            std::int64_t offset = assignment->elems[i].offset;
+            if (offset < 0) {
+                auto it = resume_offsets.find(
+                    {assignment->elems[i].topic, assignment->elems[i].partition});
+                if (it != resume_offsets.end()) {
+                    offset = it->second;
+                }
+            }
+            if (offset >= 0) {
                 rd_kafka_topic_partition_list_add(offsets.get(), assignment->elems[i].topic,
                                                   assignment->elems[i].partition)
-                    ->offset = assignment->elems[i].offset;
+                    ->offset = offset;
             }
+        }
+        if (offsets->cnt == 0 && assignment->cnt == 0) {
+            // No partition owned any more: this transaction belongs to no
+            // generation and must not commit.
+            return abort_cycle(
+                KafkaError::from_code(RD_KAFKA_RESP_ERR__STATE, "no partitions assigned"));
         }
         const auto commit_start = Clock::now();
         if (offsets->cnt > 0) {
@@ -1068,6 +1126,19 @@ struct Runner::Impl {
         }
         stats.degraded = true;
         logf(LogLevel::warning, "aborting the transaction: " + cause.describe());
+        // With the assignment lost the revocation that follows drops every
+        // task: rewinding them first would only re-read changelogs that
+        // another member now writes.
+        if (abort_only() && rd_kafka_assignment_lost(consumer.get()) == 0) {
+            rewind();
+        }
+        return false;
+    }
+
+    // Aborts the transaction in flight without touching state or positions;
+    // false when that failed fatally (the runner then stops).
+    bool abort_only() {
+        cycle_error.reset();
         while (true) {
             auto error =
                 KafkaError::from(rd_kafka_abort_transaction(producer.get(), kKafkaTimeoutMs));
@@ -1083,8 +1154,7 @@ struct Runner::Impl {
         }
         in_transaction = false;
         stats.transactions_aborted++;
-        rewind();
-        return false;
+        return true;
     }
 
     // After an abort: back to the last committed offsets and the state that
@@ -1105,6 +1175,7 @@ struct Runner::Impl {
                                         rd_kafka_err2str(err));
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
+        remember_resume_offsets(assignment.get());
         for (int i = 0; i < assignment->cnt; ++i) {
             if (assignment->elems[i].offset < 0) {
                 assignment->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;

@@ -131,7 +131,17 @@ void run_scenario(std::uint64_t seed, int events, Disruption disruption) {
             // first, which must stop on its own, non-zero, without committing.
             BOOST_REQUIRE(test::wait_until([&] { return count_lines(s.log, "<6>assigned ") > 0; },
                                            std::chrono::minutes(1)));
-            auto second = std::make_unique<test::EtldProcess>(s.config, s.dir.path + "/second.log");
+            // Its own state directory (etld refuses a second instance on one:
+            // the control socket lives there), the same transactional.id and
+            // result database.
+            test::InstanceSettings same_id;
+            same_id.transactional_id = s.name + "-txn";
+            same_id.sqlite_path = s.db;
+            same_id.state_dir = s.dir.path + "/second";
+            const std::string second_config = s.dir.path + "/second.toml";
+            test::write_config(s, second_config, same_id);
+            auto second =
+                std::make_unique<test::EtldProcess>(second_config, s.dir.path + "/second.log");
             const int status = etld->wait(std::chrono::minutes(2));
             BOOST_CHECK_MESSAGE(status != 0 && status != -1,
                                 "the fenced instance exited with " << status);
