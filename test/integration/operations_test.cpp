@@ -385,6 +385,24 @@ std::string describe(const Counts& expected, const Counts& actual) {
     return out.str();
 }
 
+// The reference: each event once, counted in its 1-minute window, per user
+// and per type; SQLite must hold exactly that.
+void expect_exact_windows(const std::string& db, const std::vector<Event>& events,
+                          const std::string& log) {
+    const Counts per_user = count_windows(events, 60'000, true);
+    const Counts per_type = count_windows(events, 60'000, false);
+    test::wait_until(
+        [&] {
+            return sqlite_counts(db, "per_user", "user_id").size() >= per_user.size() &&
+                   sqlite_counts(db, "per_type", "event_type").size() >= per_type.size();
+        },
+        std::chrono::seconds(120));
+    const Counts got_user = sqlite_counts(db, "per_user", "user_id");
+    const Counts got_type = sqlite_counts(db, "per_type", "event_type");
+    BOOST_TEST(got_user == per_user, describe(per_user, got_user) << log_tail(log));
+    BOOST_TEST(got_type == per_type, describe(per_type, got_type));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(operations)
@@ -448,20 +466,8 @@ BOOST_AUTO_TEST_CASE(notify_reload_metrics_and_sigterm_mid_stream_keep_results_e
     wait_drained(name);
     test::produce_records(name + "-in", flush_records());
 
-    // The reference: each event once, counted in its 1-minute window.
-    const Counts per_user = count_windows(events, 60'000, true);
-    const Counts per_type = count_windows(events, 60'000, false);
     const std::string db = dir.path + "/results.db";
-    test::wait_until(
-        [&] {
-            return sqlite_counts(db, "per_user", "user_id").size() >= per_user.size() &&
-                   sqlite_counts(db, "per_type", "event_type").size() >= per_type.size();
-        },
-        std::chrono::seconds(120));
-    const Counts got_user = sqlite_counts(db, "per_user", "user_id");
-    const Counts got_type = sqlite_counts(db, "per_type", "event_type");
-    BOOST_TEST(got_user == per_user, describe(per_user, got_user) << log_tail(log));
-    BOOST_TEST(got_type == per_type, describe(per_type, got_type));
+    expect_exact_windows(db, events, log);
 
     // The pipeline added by the reload counts what arrived after it: its
     // windows from the second part on are complete.
@@ -520,18 +526,7 @@ BOOST_AUTO_TEST_CASE(a_locked_database_delays_sqlite_but_loses_nothing) {
     BOOST_TEST(metrics["etld_sqlite_apply_retries_total{}"] > 0.0);
     BOOST_REQUIRE(!locker.exec("ROLLBACK"));
 
-    const Counts per_user = count_windows(events, 60'000, true);
-    const Counts per_type = count_windows(events, 60'000, false);
-    test::wait_until(
-        [&] {
-            return sqlite_counts(db, "per_user", "user_id").size() >= per_user.size() &&
-                   sqlite_counts(db, "per_type", "event_type").size() >= per_type.size();
-        },
-        std::chrono::seconds(120));
-    const Counts got_user = sqlite_counts(db, "per_user", "user_id");
-    const Counts got_type = sqlite_counts(db, "per_type", "event_type");
-    BOOST_TEST(got_user == per_user, describe(per_user, got_user) << log_tail(log));
-    BOOST_TEST(got_type == per_type, describe(per_type, got_type));
+    expect_exact_windows(db, events, log);
     BOOST_TEST(test::wait_until([&] { return http_get(port, "/healthz").body == "ok\n"; },
                                 std::chrono::seconds(30)));
     etld.signal(SIGTERM);
