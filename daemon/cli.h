@@ -2,11 +2,15 @@
 //
 //   etld run --config FILE        run the daemon in the foreground
 //   etld validate FILE            check a configuration without a broker
+//   etld reload [--config FILE]   ask the running daemon to reload, wait for the outcome
+//   etld query --db FILE "SQL"    read-only SQL over the result database
+//   etld simulate ...             publish simulated shop events
+//   etld test --config FILE       run pipeline test cases without Kafka
 //   etld version | --version      print the version
 //   etld help | --help            print usage
 //
 // Exit codes follow sysexits.h: 0 success, 64 usage error, 78 bad config,
-// 70 internal error.
+// 69 service unavailable, 70 internal error.
 #pragma once
 
 #include <iosfwd>
