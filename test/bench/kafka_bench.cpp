@@ -63,6 +63,9 @@ struct Settings {
     std::string bootstrap;
     std::string etld;
     std::string engine_bench;
+    // Another etld binary (say, before a change) run beside each etld run.
+    std::string compare_etld;
+    int broker_pid = 0;  // when set, the broker's CPU time is measured too
     std::string json_path;
     std::string work_dir;
     std::uint64_t events = 1'000'000;
@@ -71,9 +74,13 @@ struct Settings {
     std::vector<std::uint64_t> key_counts{1'000, 100'000, 1'000'000};
     std::vector<std::uint64_t> restore_sizes{100'000, 1'000'000};
     std::int64_t commit_interval_ms = 100;
+    std::int64_t max_batch_events = 10000;  // etld's default
     double latency_seconds = 20;
     double latency_rate = 0;  // 0: half of the measured saturation
     std::string prefix;       // makes every topic and group of this run unique
+    std::string phases = "throughput,latency,restore,engine";
+    std::string configs = "1,3,demo";  // etld pipeline sets of the throughput phase
+    bool has(const std::string& phase) const { return phases.find(phase) != std::string::npos; }
 };
 
 double seconds_since(Clock::time_point t) {
@@ -91,6 +98,29 @@ double process_cpu_seconds() {
     getrusage(RUSAGE_SELF, &u);
     return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// CPU seconds a process has used so far (0 when unknown).
+double cpu_seconds_of(int pid) {
+    if (pid <= 0) {
+        return 0;
+    }
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) {
+        return 0;
+    }
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    // After "pid (comm) ": state is field 3; utime and stime are 14 and 15.
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i >= 14) {
+            ticks += std::strtod(field.c_str(), nullptr);
+        }
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double median(std::vector<double> v) {
@@ -200,9 +230,16 @@ struct Figures {
     double seconds = 0;
     double cpu_seconds = 0;
     double peak_rss_mb = 0;
+    double first_commit_seconds = 0;  // start-up: group join, topics, restore
+    double transactions = 0;
+    double broker_cpu_seconds = 0;
+    double mean_commit_ms = NAN;  // send_offsets + commit_transaction
     double events_per_second() const { return seconds > 0 ? events / seconds : 0; }
     double cpu_per_million() const { return events > 0 ? cpu_seconds * 1e6 / events : 0; }
     double events_per_cpu_second() const { return cpu_seconds > 0 ? events / cpu_seconds : 0; }
+    double broker_cpu_per_million() const {
+        return events > 0 ? broker_cpu_seconds * 1e6 / events : 0;
+    }
 };
 
 // ---- baselines -------------------------------------------------------------
@@ -268,6 +305,8 @@ Figures eos_pipe(const Settings& s, const std::string& topic, const std::string&
     const auto interval = std::chrono::milliseconds(s.commit_interval_ms);
     bool in_txn = false;
     std::uint64_t seen = 0;
+    std::int64_t txn_events = 0;
+    double first_commit = 0;
     auto last_commit = Clock::now();
     while (true) {
         kafka::MessagePtr msg(rd_kafka_consumer_poll(consumer.get(), 10));
@@ -279,6 +318,7 @@ Figures eos_pipe(const Settings& s, const std::string& topic, const std::string&
                 in_txn = true;
             }
             ++seen;
+            ++txn_events;
             while (true) {
                 const auto err = produce_copy(
                     producer.get(), rkt.get(), msg->partition,
@@ -296,7 +336,7 @@ Figures eos_pipe(const Settings& s, const std::string& topic, const std::string&
             }
         }
         rd_kafka_poll(producer.get(), 0);
-        if (Clock::now() - last_commit < interval && seen % 10000 != 0) {
+        if (Clock::now() - last_commit < interval && txn_events < s.max_batch_events) {
             continue;
         }
         last_commit = Clock::now();
@@ -316,6 +356,10 @@ Figures eos_pipe(const Settings& s, const std::string& topic, const std::string&
             throw std::runtime_error("eos pipe: commit: " + e->describe());
         }
         in_txn = false;
+        txn_events = 0;
+        if (first_commit == 0) {
+            first_commit = seconds_since(start);
+        }
         bool done = positions->cnt == static_cast<int>(ends.size());
         for (int i = 0; i < positions->cnt && done; ++i) {
             const auto it = ends.find({positions->elems[i].topic, positions->elems[i].partition});
@@ -328,6 +372,7 @@ Figures eos_pipe(const Settings& s, const std::string& topic, const std::string&
     Figures f;
     f.seconds = seconds_since(start);
     f.cpu_seconds = process_cpu_seconds() - cpu0;
+    f.first_commit_seconds = first_commit;
     f.events = seen;
     rd_kafka_consumer_close(consumer.get());
     return f;
@@ -446,6 +491,8 @@ struct EtldJob {
     std::string out_of_orderness = "2s";
     std::string idle_timeout = "1d";
     std::int64_t commit_interval_ms = 100;
+    std::int64_t max_batch_events = 10000;
+    std::string binary;  // empty: Settings::etld
 };
 
 class EtldChild {
@@ -457,7 +504,7 @@ class EtldChild {
         c << "[service]\nname = \"bench\"\nstate_dir = \"" << dir_ << "\"\n"
           << "[kafka]\nbootstrap_servers = \"" << s.bootstrap << "\"\ngroup_id = \"" << job.name
           << "-group\"\ntransactional_id = \"" << job.name << "-txn\"\ncommit_interval = \""
-          << job.commit_interval_ms << "ms\"\n"
+          << job.commit_interval_ms << "ms\"\nmax_batch_events = " << job.max_batch_events << "\n"
           << "[input]\ntopics = [\"" << job.input_topic << "\"]\npartitioned_by = \"user_id\"\n"
           << "[schema]\nid_field = \"event_id\"\ntime_field = \"timestamp\"\n"
           << "time_format = \"iso8601\"\n"
@@ -474,7 +521,7 @@ class EtldChild {
           << job.pipelines.toml;
         config_ = dir_ + "/etld.toml";
         std::ofstream(config_) << c.str();
-        start(s.etld);
+        start(job.binary.empty() ? s.etld : job.binary);
     }
     ~EtldChild() {
         if (pid_ > 0) {
@@ -523,22 +570,25 @@ class EtldChild {
     }
 
     std::optional<std::string> get(const std::string& path) const { return http_get(port_, path); }
-    double resident_mb() const {
+    double resident_mb() const { return status_mb("VmRSS:"); }
+    // Peak resident size since exec. (getrusage's ru_maxrss is no use: it
+    // keeps the benchmark's own size, which the child had until its exec.)
+    double high_water_mb() const { return status_mb("VmHWM:"); }
+    Clock::time_point started() const { return started_; }
+    double cpu_seconds() const { return cpu_seconds_; }
+    const std::string& dir() const { return dir_; }
+
+  private:
+    double status_mb(const std::string& field) const {
         std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
         std::string line;
         while (std::getline(in, line)) {
-            if (line.rfind("VmRSS:", 0) == 0) {
-                return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+            if (line.rfind(field, 0) == 0) {
+                return std::strtod(line.c_str() + field.size(), nullptr) / 1024.0;
             }
         }
         return 0;
     }
-    Clock::time_point started() const { return started_; }
-    double cpu_seconds() const { return cpu_seconds_; }
-    double peak_rss_mb() const { return peak_rss_mb_; }
-    const std::string& dir() const { return dir_; }
-
-  private:
     void reap() {
         int status = 0;
         rusage u{};
@@ -550,7 +600,6 @@ class EtldChild {
     void record(const rusage& u) {
         cpu_seconds_ = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
                        static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-        peak_rss_mb_ = static_cast<double>(u.ru_maxrss) / 1024.0;
     }
 
     int port_;
@@ -559,13 +608,12 @@ class EtldChild {
     std::string config_;
     Clock::time_point started_{};
     double cpu_seconds_ = 0;
-    double peak_rss_mb_ = 0;
 };
 
 // Waits until the group of `job` has committed the end of the input and of
 // every repartition topic; returns the seconds since the child started.
 double wait_until_committed(const Settings& s, const EtldJob& job, EtldChild& child,
-                            double timeout_s) {
+                            double timeout_s, double* first_commit = nullptr) {
     kafka::KafkaPtr watcher = kafka::make_consumer(base_consumer(s, job.name + "-group"));
     const Ends input_ends = high_watermarks(watcher.get(), job.input_topic);
     bool input_done = false;
@@ -581,8 +629,13 @@ double wait_until_committed(const Settings& s, const EtldJob& job, EtldChild& ch
                 continue;
             }
             input_done = true;
+            bool any = false;
             for (const auto& [tp, end] : input_ends) {
+                any = any || c->at(tp) > 0;
                 input_done = input_done && c->at(tp) >= end;
+            }
+            if (any && first_commit != nullptr && *first_commit == 0) {
+                *first_commit = seconds_since(child.started());
             }
             if (!input_done) {
                 continue;
@@ -621,13 +674,17 @@ double wait_until_committed(const Settings& s, const EtldJob& job, EtldChild& ch
 Figures etld_throughput(const Settings& s, const EtldJob& job, std::uint64_t events) {
     EtldChild child(s, job);
     Figures f;
-    f.seconds = wait_until_committed(s, job, child, 900);
+    f.seconds = wait_until_committed(s, job, child, 900, &f.first_commit_seconds);
     const auto text = child.get("/metrics");
+    f.peak_rss_mb = child.high_water_mb();
     child.stop();
     f.events = events;
     f.cpu_seconds = child.cpu_seconds();
-    f.peak_rss_mb = child.peak_rss_mb();
     if (text) {
+        f.transactions = metric(*text, "etld_transactions_committed_total").value_or(0);
+        const double n = metric(*text, "etld_commit_duration_seconds_count").value_or(0);
+        f.mean_commit_ms =
+            n > 0 ? metric(*text, "etld_commit_duration_seconds_sum").value_or(0) * 1e3 / n : NAN;
         const double consumed = metric(*text, "etld_events_consumed_total").value_or(0);
         const double expected =
             static_cast<double>(events) * (job.pipelines.repartitioned ? 3.0 : 1.0);
@@ -636,7 +693,9 @@ Figures etld_throughput(const Settings& s, const EtldJob& job, std::uint64_t eve
                          job.name.c_str(), consumed, expected);
         }
     }
-    std::filesystem::remove_all(child.dir());
+    if (std::getenv("ETLD_BENCH_KEEP") == nullptr) {
+        std::filesystem::remove_all(child.dir());
+    }
     return f;
 }
 
@@ -671,6 +730,7 @@ Latency latency_run(const Settings& s, double rate) {
     job.pipelines = three_pipelines("s");
     job.out_of_orderness = std::to_string(kOutOfOrdernessMs) + "ms";
     job.commit_interval_ms = s.commit_interval_ms;
+    job.max_batch_events = s.max_batch_events;
     EtldChild child(s, job);
 
     // Results are due when the watermark passes window end + lateness (0):
@@ -847,23 +907,37 @@ struct Row {
     double target_ratio = NAN;
 };
 
+constexpr int kNameWidth = 56;
+
+void print_header() {
+    std::printf("| %-*s | %5s | %9s | %6s | %7s | %7s | %9s | %7s |\n", kNameWidth,
+                "run (median of the rounds)", "keys", "events/s", "vs EOS", "CPU-s/M", "broker",
+                "ev/CPU-s", "RSS MB");
+    std::printf("|%s|-------|-----------|--------|---------|---------|-----------|---------|\n",
+                std::string(kNameWidth + 2, '-').c_str());
+}
+
 void print_row(const Row& r) {
     std::vector<double> rate;
     std::vector<double> cpu;
+    std::vector<double> broker;
     std::vector<double> per_cpu;
     std::vector<double> rss;
     for (const auto& f : r.runs) {
         rate.push_back(f.events_per_second());
         cpu.push_back(f.cpu_per_million());
+        broker.push_back(f.broker_cpu_per_million());
         per_cpu.push_back(f.events_per_cpu_second());
         rss.push_back(f.peak_rss_mb);
     }
-    std::printf(
-        "| %-52s | %5s | %9.0f | %7.1f | %9.0f | %7.0f | %s |\n", r.name.c_str(), r.keys.c_str(),
-        median(rate), median(cpu), median(per_cpu), median(rss),
-        r.ratios.empty()
-            ? ""
-            : (std::to_string(static_cast<int>(median(r.ratios) * 100 + 0.5)) + " %").c_str());
+    const std::string ratio =
+        r.ratios.empty() ? ""
+                         : std::to_string(static_cast<int>(median(r.ratios) * 100 + 0.5)) + " %";
+    const std::string rss_text =
+        median(rss) > 0 ? std::to_string(static_cast<int>(median(rss) + 0.5)) : "";
+    std::printf("| %-*s | %5s | %9.0f | %6s | %7.1f | %7.1f | %9.0f | %7s |\n", kNameWidth,
+                r.name.c_str(), r.keys.c_str(), median(rate), ratio.c_str(), median(cpu),
+                median(broker), median(per_cpu), rss_text.c_str());
 }
 
 std::string json_number(double v) {
@@ -888,7 +962,11 @@ std::string json_row(const Row& r) {
                 "{\"events\":" + std::to_string(f.events) +
                 ",\"seconds\":" + json_number(f.seconds) +
                 ",\"cpu_seconds\":" + json_number(f.cpu_seconds) +
-                ",\"peak_rss_mb\":" + json_number(f.peak_rss_mb) + "}";
+                ",\"peak_rss_mb\":" + json_number(f.peak_rss_mb) +
+                ",\"broker_cpu_seconds\":" + json_number(f.broker_cpu_seconds) +
+                ",\"first_commit_seconds\":" + json_number(f.first_commit_seconds) +
+                ",\"transactions\":" + json_number(f.transactions) +
+                ",\"mean_commit_ms\":" + json_number(f.mean_commit_ms) + "}";
     }
     runs += "]";
     return "{\"name\":\"" + r.name + "\",\"keys\":\"" + r.keys +
@@ -905,7 +983,8 @@ int run_all(Settings s) {
     std::fflush(stdout);
     std::map<std::uint64_t, std::string> topics;
     std::vector<std::pair<std::uint64_t, LoadReport>> loads;
-    for (const std::uint64_t k : s.key_counts) {
+    for (const std::uint64_t k :
+         s.has("throughput") ? s.key_counts : std::vector<std::uint64_t>{}) {
         LoadOptions o;
         o.events = s.events;
         o.keys = k;
@@ -924,36 +1003,78 @@ int run_all(Settings s) {
     Row consume{"read_committed consume only", key_label(k0), {}, {}};
     Row pipe{"EOS pipe (consume -> txn produce -> offsets)", key_label(k0), {}, {}};
     std::vector<Row> etld_rows;
-    std::vector<std::pair<Pipelines, std::uint64_t>> configs;
-    for (const std::uint64_t k : s.key_counts) {
-        configs.emplace_back(one_pipeline(), k);
-        configs.emplace_back(three_pipelines(), k);
-    }
-    configs.emplace_back(demo_pipelines(), k0);
-    for (const auto& [p, k] : configs) {
+    struct Config {
+        Pipelines pipelines;
+        std::uint64_t keys = 0;
+        std::string binary;
+    };
+    std::vector<Config> configs;
+    auto add = [&](const Pipelines& p, std::uint64_t k) {
+        configs.push_back({p, k, s.etld});
         etld_rows.push_back({"etld, " + p.label, key_label(k), {}, {}});
+        if (!s.compare_etld.empty()) {
+            configs.push_back({p, k, s.compare_etld});
+            etld_rows.push_back({"  the same, " + std::filesystem::path(s.compare_etld)
+                                                      .parent_path()
+                                                      .parent_path()
+                                                      .filename()
+                                                      .string(),
+                                 key_label(k),
+                                 {},
+                                 {}});
+        }
+    };
+    for (const std::uint64_t k : s.key_counts) {
+        if (s.configs.find('1') != std::string::npos) {
+            add(one_pipeline(), k);
+        }
+        if (s.configs.find('3') != std::string::npos) {
+            add(three_pipelines(), k);
+        }
+    }
+    if (s.configs.find("demo") != std::string::npos) {
+        add(demo_pipelines(), k0);
     }
     int serial = 0;
-    for (int round = 0; round < s.runs; ++round) {
-        const Figures c = consume_only(s, topics[k0], s.prefix + "-c" + std::to_string(++serial));
+    for (int round = 0; s.has("throughput") && round < s.runs; ++round) {
+        // The broker's CPU time is read around each run; the broker does
+        // nothing else meanwhile (but the machine may).
+        auto with_broker = [&](auto&& run) {
+            const double before = cpu_seconds_of(s.broker_pid);
+            Figures f = run();
+            f.broker_cpu_seconds = cpu_seconds_of(s.broker_pid) - before;
+            return f;
+        };
+        const Figures c = with_broker([&] {
+            return consume_only(s, topics[k0], s.prefix + "-c" + std::to_string(++serial));
+        });
         consume.runs.push_back(c);
-        const Figures e = eos_pipe(s, topics[k0], s.prefix + "-p" + std::to_string(++serial));
+        const Figures e = with_broker(
+            [&] { return eos_pipe(s, topics[k0], s.prefix + "-p" + std::to_string(++serial)); });
         pipe.runs.push_back(e);
-        std::printf("round %d: consume %.0f events/s, EOS pipe %.0f events/s (%.1f CPU-s/M)\n",
-                    round + 1, c.events_per_second(), e.events_per_second(), e.cpu_per_million());
+        std::printf(
+            "round %d: consume %.0f events/s, EOS pipe %.0f events/s (%.1f CPU-s/M, broker %.1f "
+            "CPU-s/M, first commit after %.2f s)\n",
+            round + 1, c.events_per_second(), e.events_per_second(), e.cpu_per_million(),
+            e.broker_cpu_per_million(), e.first_commit_seconds);
         std::fflush(stdout);
         for (std::size_t i = 0; i < configs.size(); ++i) {
             EtldJob job;
             job.name = s.prefix + "-e" + std::to_string(++serial);
-            job.input_topic = topics[configs[i].second];
-            job.pipelines = configs[i].first;
+            job.input_topic = topics[configs[i].keys];
+            job.pipelines = configs[i].pipelines;
+            job.binary = configs[i].binary;
             job.commit_interval_ms = s.commit_interval_ms;
-            const Figures f = etld_throughput(s, job, s.events);
+            job.max_batch_events = s.max_batch_events;
+            const Figures f = with_broker([&] { return etld_throughput(s, job, s.events); });
             etld_rows[i].runs.push_back(f);
             etld_rows[i].ratios.push_back(f.events_per_second() / e.events_per_second());
-            std::printf("  %s, %s keys: %.0f events/s, %.1f CPU-s/M, peak RSS %.0f MB\n",
-                        etld_rows[i].name.c_str(), etld_rows[i].keys.c_str(), f.events_per_second(),
-                        f.cpu_per_million(), f.peak_rss_mb);
+            std::printf(
+                "  %s, %s keys: %.0f events/s, %.1f CPU-s/M, broker %.1f CPU-s/M, peak RSS %.0f "
+                "MB, first commit after %.2f s, %.0f transactions of %.1f ms\n",
+                etld_rows[i].name.c_str(), etld_rows[i].keys.c_str(), f.events_per_second(),
+                f.cpu_per_million(), f.broker_cpu_per_million(), f.peak_rss_mb,
+                f.first_commit_seconds, f.transactions, f.mean_commit_ms);
             std::fflush(stdout);
         }
     }
@@ -971,7 +1092,7 @@ int run_all(Settings s) {
     }
     const double rate = s.latency_rate > 0 ? s.latency_rate : saturation / 2;
     Latency lat;
-    if (rate > 0) {
+    if (rate > 0 && s.has("latency")) {
         lat = latency_run(s, rate);
         std::printf("latency at %.0f events/s: p50 %.0f ms, p99 %.0f ms over %zu results\n",
                     lat.achieved_rate, lat.p50_ms, lat.p99_ms, lat.results);
@@ -979,32 +1100,33 @@ int run_all(Settings s) {
     }
 
     std::vector<Restore> restores;
-    restores.push_back(restore_run(s, "baseline: 1e3 windows, 1e3 ids", 1000, 1000));
-    for (const std::uint64_t n : s.restore_sizes) {
+    for (const std::uint64_t n :
+         s.has("restore") ? s.restore_sizes : std::vector<std::uint64_t>{}) {
+        if (restores.empty()) {
+            restores.push_back(restore_run(s, "baseline: 1e3 windows, 1e3 ids", 1000, 1000));
+        }
         restores.push_back(
             restore_run(s, key_label(n) + " open windows (and " + key_label(n) + " ids)", n, n));
         std::printf("restore: %s in %.2f s\n", restores.back().what.c_str(),
                     restores.back().restore_seconds);
         std::fflush(stdout);
     }
-    const std::uint64_t big = s.restore_sizes.back();
-    restores.push_back(restore_run(s, key_label(big) + " dedup ids (1e3 windows)", big, 1000));
-    std::printf("restore: %s in %.2f s\n", restores.back().what.c_str(),
-                restores.back().restore_seconds);
+    if (!restores.empty()) {
+        const std::uint64_t big = s.restore_sizes.back();
+        restores.push_back(restore_run(s, key_label(big) + " dedup ids (1e3 windows)", big, 1000));
+        std::printf("restore: %s in %.2f s\n", restores.back().what.c_str(),
+                    restores.back().restore_seconds);
+    }
 
-    const Engine engine = engine_bench(s);
+    const Engine engine = s.has("engine") ? engine_bench(s) : Engine{};
 
     // ---- the table ----
-    std::printf("\n| %-52s | %5s | %9s | %7s | %9s | %7s | %s |\n", "run (median of rounds)",
-                "keys", "events/s", "CPU-s/M", "ev/CPU-s", "RSS MB", "vs EOS pipe");
-    std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(54, '-').c_str(),
-                std::string(7, '-').c_str(), std::string(11, '-').c_str(),
-                std::string(9, '-').c_str(), std::string(11, '-').c_str(),
-                std::string(9, '-').c_str(), std::string(13, '-').c_str());
+    std::printf("\n");
+    print_header();
     for (const auto& [k, r] : loads) {
-        std::printf("| %-52s | %5s | %9.0f | %7s | %9s | %7s |  |\n",
-                    "load generator (idempotent producer, acks=all)", key_label(k).c_str(),
-                    r.events_per_second(), "", "", "");
+        std::printf("| %-*s | %5s | %9.0f | %6s | %7s | %7s | %9s | %7s |\n", kNameWidth,
+                    "load generator (idempotent, acks=all, lz4)", key_label(k).c_str(),
+                    r.events_per_second(), "", "", "", "", "");
     }
     print_row(consume);
     print_row(pipe);
@@ -1084,7 +1206,9 @@ int run_all(Settings s) {
     std::fprintf(stderr,
                  "usage: etld_kafka_bench --bootstrap HOST:PORT --etld PATH [--engine-bench PATH]\n"
                  "       [--events N] [--runs R] [--keys K,K,...] [--restore N,N,...]\n"
-                 "       [--latency-rate R] [--latency-seconds S] [--json FILE] [--quick]\n");
+                 "       [--latency-rate R] [--latency-seconds S] [--json FILE] [--quick]\n"
+                 "       [--phases throughput,latency,restore,engine] [--configs 1,3,demo]\n"
+                 "       [--max-batch N] [--compare OTHER_ETLD]\n");
     std::exit(2);
 }
 
@@ -1130,6 +1254,16 @@ int main(int argc, char** argv) {
             s.latency_rate = std::strtod(value().c_str(), nullptr);
         } else if (a == "--latency-seconds") {
             s.latency_seconds = std::strtod(value().c_str(), nullptr);
+        } else if (a == "--max-batch") {
+            s.max_batch_events = std::atoll(value().c_str());
+        } else if (a == "--compare") {
+            s.compare_etld = value();
+        } else if (a == "--broker-pid") {
+            s.broker_pid = std::atoi(value().c_str());
+        } else if (a == "--phases") {
+            s.phases = value();
+        } else if (a == "--configs") {
+            s.configs = value();
         } else if (a == "--json") {
             s.json_path = value();
         } else if (a == "--quick") {
@@ -1152,7 +1286,9 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     try {
         const int rc = run_all(s);
-        std::filesystem::remove_all(s.work_dir);
+        if (std::getenv("ETLD_BENCH_KEEP") == nullptr) {
+            std::filesystem::remove_all(s.work_dir);
+        }
         return rc;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "etld_kafka_bench: %s (work dir %s kept)\n", e.what(),
