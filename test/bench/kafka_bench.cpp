@@ -75,7 +75,7 @@ struct Settings {
     std::vector<std::uint64_t> restore_sizes{100'000, 1'000'000};
     std::int64_t commit_interval_ms = 100;
     std::int64_t max_batch_events = 10000;  // etld's default
-    double latency_seconds = 20;
+    double latency_seconds = 60;
     double latency_rate = 0;  // 0: half of the measured saturation
     std::string prefix;       // makes every topic and group of this run unique
     std::string phases = "throughput,latency,restore,engine";
@@ -232,6 +232,7 @@ struct Figures {
     double peak_rss_mb = 0;
     double first_commit_seconds = 0;  // start-up: group join, topics, restore
     double transactions = 0;
+    double results = 0;  // window results written to the output topic
     double broker_cpu_seconds = 0;
     double mean_commit_ms = NAN;  // send_offsets + commit_transaction
     double events_per_second() const { return seconds > 0 ? events / seconds : 0; }
@@ -407,7 +408,7 @@ Pipelines one_pipeline() {
 
 Pipelines three_pipelines(const std::string& unit = "m") {
     return {
-        "3 pipelines (tumbling, sliding 4x, session; by user)",
+        "3 pipelines (tumbling, sliding 4x, session by user)",
         pipeline("tumbling", "{ type = \"tumbling\", size = \"1" + unit + "\" }", "[\"user_id\"]") +
             pipeline("sliding",
                      "{ type = \"sliding\", size = \"4" + unit + "\", slide = \"1" + unit + "\" }",
@@ -682,6 +683,7 @@ Figures etld_throughput(const Settings& s, const EtldJob& job, std::uint64_t eve
     f.cpu_seconds = child.cpu_seconds();
     if (text) {
         f.transactions = metric(*text, "etld_transactions_committed_total").value_or(0);
+        f.results = metric(*text, "etld_results_total").value_or(0);
         const double n = metric(*text, "etld_commit_duration_seconds_count").value_or(0);
         f.mean_commit_ms =
             n > 0 ? metric(*text, "etld_commit_duration_seconds_sum").value_or(0) * 1e3 / n : NAN;
@@ -736,9 +738,19 @@ Latency latency_run(const Settings& s, double rate) {
     // Results are due when the watermark passes window end + lateness (0):
     // at the first event whose time is end + out-of-orderness. Event time is
     // the produce wall clock, so that is also the due wall time.
+    // The load starts once etld is ready (assigned and restored); results
+    // count from 3 s later, when the steady state has set in.
+    const auto ready_deadline = Clock::now() + std::chrono::minutes(2);
+    while (!child.get("/readyz") && Clock::now() < ready_deadline) {
+        if (!child.alive()) {
+            throw std::runtime_error("etld exited early; see " + child.dir() + "/etld.log");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     std::atomic<bool> stop{false};
-    const std::int64_t measure_from = wall_ms() + 8000;  // group join and warm-up
+    const std::int64_t measure_from = wall_ms() + 3000;
     std::vector<double> samples;
+    std::map<std::string, std::vector<double>> by_pipeline;
     std::thread reader([&] {
         kafka::Properties props = base_consumer(s, name + "-reader");
         props.emplace_back("fetch.wait.max.ms", "5");
@@ -768,6 +780,12 @@ Latency latency_run(const Settings& s, double rate) {
             const std::int64_t due = *end + kOutOfOrdernessMs;
             if (due >= measure_from) {
                 samples.push_back(static_cast<double>(now - due));
+                const auto at = value.find("\"pipeline\":\"");
+                if (at != std::string_view::npos) {
+                    const auto from = at + 12;
+                    by_pipeline[std::string(value.substr(from, value.find('"', from) - from))]
+                        .push_back(static_cast<double>(now - due));
+                }
             }
         }
     });
@@ -794,6 +812,11 @@ Latency latency_run(const Settings& s, double rate) {
     l.p50_ms = percentile(samples, 0.50);
     l.p99_ms = percentile(samples, 0.99);
     l.max_ms = percentile(samples, 1.0);
+    for (const auto& [pipeline_name, v] : by_pipeline) {
+        std::printf("  latency of %s: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%zu results)\n",
+                    pipeline_name.c_str(), percentile(v, 0.5), percentile(v, 0.99),
+                    percentile(v, 1.0), v.size());
+    }
     return l;
 }
 
@@ -907,7 +930,7 @@ struct Row {
     double target_ratio = NAN;
 };
 
-constexpr int kNameWidth = 56;
+constexpr int kNameWidth = 58;
 
 void print_header() {
     std::printf("| %-*s | %5s | %9s | %6s | %7s | %7s | %9s | %7s |\n", kNameWidth,
@@ -966,6 +989,7 @@ std::string json_row(const Row& r) {
                 ",\"broker_cpu_seconds\":" + json_number(f.broker_cpu_seconds) +
                 ",\"first_commit_seconds\":" + json_number(f.first_commit_seconds) +
                 ",\"transactions\":" + json_number(f.transactions) +
+                ",\"results\":" + json_number(f.results) +
                 ",\"mean_commit_ms\":" + json_number(f.mean_commit_ms) + "}";
     }
     runs += "]";
@@ -1071,10 +1095,12 @@ int run_all(Settings s) {
             etld_rows[i].ratios.push_back(f.events_per_second() / e.events_per_second());
             std::printf(
                 "  %s, %s keys: %.0f events/s, %.1f CPU-s/M, broker %.1f CPU-s/M, peak RSS %.0f "
-                "MB, first commit after %.2f s, %.0f transactions of %.1f ms\n",
+                "MB, first commit after %.2f s, %.0f transactions of %.1f ms, %.2f results per "
+                "event\n",
                 etld_rows[i].name.c_str(), etld_rows[i].keys.c_str(), f.events_per_second(),
                 f.cpu_per_million(), f.broker_cpu_per_million(), f.peak_rss_mb,
-                f.first_commit_seconds, f.transactions, f.mean_commit_ms);
+                f.first_commit_seconds, f.transactions, f.mean_commit_ms,
+                f.results / static_cast<double>(f.events));
             std::fflush(stdout);
         }
     }
