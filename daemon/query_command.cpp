@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <ostream>
 
 #include "daemon/cli.h"
+#include "daemon/testcase_json.h"
 
 namespace etld::daemon {
 
@@ -44,44 +44,12 @@ std::string csv_field(const std::string& text) {
     return out + "\"";
 }
 
-std::string json_string(const std::string& text) {
-    std::string out = "\"";
-    for (unsigned char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20) {
-                    char buffer[8];
-                    std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-                    out += buffer;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
-
 std::string json_value(const storage::SqlValue& value) {
     if (std::holds_alternative<std::monostate>(value)) {
         return "null";
     }
     if (std::holds_alternative<std::string>(value)) {
-        return json_string(std::get<std::string>(value));
+        return testcase::quote_json(std::get<std::string>(value));
     }
     if (const auto* d = std::get_if<double>(&value); d != nullptr && !std::isfinite(*d)) {
         return "null";
@@ -119,7 +87,7 @@ void print_query_result(const storage::QueryResult& result, QueryFormat format, 
             for (size_t r = 0; r < result.rows.size(); ++r) {
                 out << (r ? ",\n " : "\n ") << "{";
                 for (size_t i = 0; i < columns.size(); ++i) {
-                    out << (i ? ", " : "") << json_string(columns[i]) << ": "
+                    out << (i ? ", " : "") << testcase::quote_json(columns[i]) << ": "
                         << json_value(result.rows[r][i]);
                 }
                 out << "}";
