@@ -182,94 +182,92 @@ void Aggregator::init(AggState& s, Parts parts) const {
     s.reset(cells ? p_.cells : 0, sets ? p_.distinct_sets : 0, sets ? p_.topk_maps : 0);
 }
 
-void Aggregator::prepare(EventFeatures& f, Contribution& c) const {
-    const std::size_t n = p_.aggregates.size();
-    if (c.applies.size() != n) {
-        c.applies.assign(n, 0);
-        c.x.assign(n, 0);
-        c.hashes.assign(n, IdHash{});
-        c.keys.assign(n, std::string_view());
+const Contribution& Aggregator::contribution(EventFeatures& f) const {
+    bool fresh = false;
+    Contribution& c = f.contribution(p_.contribution, fresh);
+    if (!fresh) {
+        return c;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        const CompiledAggregate& a = p_.aggregates[i];
-        bool applies =
-            a.where_feature < 0 || f.predicate(static_cast<std::uint32_t>(a.where_feature));
+    c.cells.clear();
+    c.sets.clear();
+    for (const CompiledAggregate& a : p_.aggregates) {
+        if (a.fn == AggregateFn::ratio) {
+            continue;  // read from other aggregates' values
+        }
+        if (a.where_feature >= 0 && !f.predicate(static_cast<std::uint32_t>(a.where_feature))) {
+            continue;
+        }
         switch (a.fn) {
+            case AggregateFn::count:
+                c.cells.push_back(Contribution::CellStep{a.slot, Contribution::Op::add, 1, 0.0});
+                break;
             case AggregateFn::sum:
             case AggregateFn::avg:
             case AggregateFn::min:
-            case AggregateFn::max:
-                if (applies) {
-                    c.x[i] = f.number(static_cast<std::uint32_t>(a.expr_feature));
-                    // Division by zero and overflow leave the event out of
-                    // this aggregate, like a NULL in SQL.
-                    applies = std::isfinite(c.x[i]);
+            case AggregateFn::max: {
+                const double x = f.number(static_cast<std::uint32_t>(a.expr_feature));
+                // Division by zero and overflow leave the event out of this
+                // aggregate, like a NULL in SQL.
+                if (!std::isfinite(x)) {
+                    break;
                 }
+                const Contribution::Op op = a.fn == AggregateFn::min   ? Contribution::Op::min
+                                            : a.fn == AggregateFn::max ? Contribution::Op::max
+                                                                       : Contribution::Op::add;
+                c.cells.push_back(
+                    Contribution::CellStep{a.slot, op, a.fn == AggregateFn::avg ? 1 : 0, x});
                 break;
+            }
             case AggregateFn::count_distinct:
-                if (applies) {
-                    c.hashes[i] = f.value(static_cast<std::uint32_t>(a.value_feature)).hash;
-                }
+                c.sets.push_back(Contribution::SetStep{
+                    a.slot, false, f.value(static_cast<std::uint32_t>(a.value_feature)).hash, {}});
                 break;
-            case AggregateFn::top_k:
-                if (applies) {
-                    const ValueRef& v = f.value(static_cast<std::uint32_t>(a.value_feature));
-                    c.keys[i] = v.bytes;
-                    c.hashes[i].lo = v.hash.lo | 1;
-                }
+            case AggregateFn::top_k: {
+                const ValueRef& v = f.value(static_cast<std::uint32_t>(a.value_feature));
+                c.sets.push_back(
+                    Contribution::SetStep{a.slot, true, IdHash{v.hash.lo | 1, 0}, v.bytes});
                 break;
-            case AggregateFn::count:
+            }
             case AggregateFn::ratio:
                 break;
         }
-        c.applies[i] = applies ? 1 : 0;
     }
+    return c;
 }
 
 void Aggregator::add(const Contribution& c, AggState& s, Parts parts) const {
-    for (std::size_t i = 0; i < p_.aggregates.size(); ++i) {
-        if (c.applies[i] == 0) {
-            continue;
-        }
-        const CompiledAggregate& a = p_.aggregates[i];
-        if ((parts & part_of(a.fn)) == 0) {
-            continue;
-        }
-        switch (a.fn) {
-            case AggregateFn::count:
-                ++s.cells()[a.slot].n;
-                break;
-            case AggregateFn::sum:
-                s.cells()[a.slot].x += c.x[i];
-                break;
-            case AggregateFn::avg:
-                s.cells()[a.slot].x += c.x[i];
-                ++s.cells()[a.slot].n;
-                break;
-            case AggregateFn::min: {
-                Cell& cell = s.cells()[a.slot];
-                if (cell.n == 0 || c.x[i] < cell.x) {
-                    cell.x = c.x[i];
-                }
-                cell.n = 1;
-                break;
+    if ((parts & kCells) != 0) {
+        Cell* cells = s.cells();
+        for (const Contribution::CellStep& step : c.cells) {
+            Cell& cell = cells[step.slot];
+            switch (step.op) {
+                case Contribution::Op::add:
+                    // A count adds 0.0 to its x, which stays +0.0.
+                    cell.x += step.v;
+                    cell.n += step.inc;
+                    break;
+                case Contribution::Op::min:
+                    if (cell.n == 0 || step.v < cell.x) {
+                        cell.x = step.v;
+                    }
+                    cell.n = 1;
+                    break;
+                case Contribution::Op::max:
+                    if (cell.n == 0 || step.v > cell.x) {
+                        cell.x = step.v;
+                    }
+                    cell.n = 1;
+                    break;
             }
-            case AggregateFn::max: {
-                Cell& cell = s.cells()[a.slot];
-                if (cell.n == 0 || c.x[i] > cell.x) {
-                    cell.x = c.x[i];
-                }
-                cell.n = 1;
-                break;
+        }
+    }
+    if ((parts & kSets) != 0) {
+        for (const Contribution::SetStep& step : c.sets) {
+            if (step.topk) {
+                s.topk(step.slot).add(step.bytes, step.hash.lo, 1);
+            } else {
+                s.distinct(step.slot).insert(step.hash);
             }
-            case AggregateFn::count_distinct:
-                s.distinct(a.slot).insert(c.hashes[i]);
-                break;
-            case AggregateFn::top_k:
-                s.topk(a.slot).add(c.keys[i], c.hashes[i].lo, 1);
-                break;
-            case AggregateFn::ratio:
-                break;
         }
     }
 }

@@ -150,15 +150,6 @@ class AggState {
     std::uint16_t topk_ = 0;
 };
 
-// What one event contributes to a pipeline's aggregates, computed once per
-// event and then added to every window the event belongs to.
-struct Contribution {
-    std::vector<char> applies;           // per aggregate: where-predicate held
-    std::vector<double> x;               // per aggregate: expression value
-    std::vector<IdHash> hashes;          // per aggregate: distinct value hash
-    std::vector<std::string_view> keys;  // per aggregate: top-k value bytes
-};
-
 class Aggregator {
   public:
     explicit Aggregator(const CompiledPipeline& p) : p_(p) {}
@@ -169,8 +160,9 @@ class Aggregator {
     enum Parts : std::uint8_t { kCells = 1, kSets = 2, kAll = 3 };
 
     void init(AggState& s, Parts parts = kAll) const;
-    // Reads the event's shared features (valid until the next event).
-    void prepare(EventFeatures& f, Contribution& c) const;
+    // The event's contribution to this pipeline's aggregates, computed from
+    // its shared features on first use (valid until the next event).
+    const Contribution& contribution(EventFeatures& f) const;
     void add(const Contribution& c, AggState& s, Parts parts = kAll) const;
     // Adds `from` into `into` (session merge, sliding panes).
     void merge(AggState& into, const AggState& from, Parts parts = kAll) const;

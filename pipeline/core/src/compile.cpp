@@ -382,6 +382,20 @@ void share_features(CompiledEngine::Impl& impl) {
             }
         }
     }
+    // Alike aggregate lists: the same (function, features, slot, k) in order.
+    std::map<std::vector<std::int64_t>, std::uint32_t> contributions;
+    for (CompiledPipeline& cp : impl.pipelines) {
+        std::vector<std::int64_t> shape;
+        for (const CompiledAggregate& a : cp.aggregates) {
+            shape.insert(shape.end(), {static_cast<std::int64_t>(a.fn), a.where_feature,
+                                       a.expr_feature, a.value_feature, a.slot});
+        }
+        auto [it, fresh] = contributions.try_emplace(shape, f.contributions);
+        if (fresh) {
+            ++f.contributions;
+        }
+        cp.contribution = it->second;
+    }
 }
 
 }  // namespace

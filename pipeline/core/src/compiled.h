@@ -41,6 +41,10 @@ struct CompiledPipeline {
     std::uint32_t topk_maps = 0;
     // Index into CompiledFeatures::groups of this pipeline's group_by list.
     std::uint32_t group_feature = 0;
+    // Index of this pipeline's Contribution in EventFeatures: pipelines whose
+    // aggregates are alike (same functions, features and slots, names aside)
+    // contribute the same steps and share one.
+    std::uint32_t contribution = 0;
     // Identifies the pipeline definition in changelog records, so state of
     // an edited pipeline is not restored into the new definition.
     std::uint64_t fingerprint = 0;
@@ -64,6 +68,7 @@ struct CompiledFeatures {
     std::vector<Expr> numbers;
     std::vector<Value> values;
     std::vector<Group> groups;
+    std::uint32_t contributions = 0;
 };
 
 }  // namespace etld::pipeline::detail

@@ -55,6 +55,31 @@ inline IdHash value_hash(std::string_view bytes) {
     return hash128(bytes, 0x5bd1e995u);
 }
 
+// What one event contributes to the aggregates of a pipeline, as the steps
+// that apply (aggregates whose where-predicate failed, or whose expression is
+// not finite, have none). Computed once per event and then added to every
+// window the event lands in; pipelines whose aggregates are defined alike
+// share one (CompiledPipeline::contribution).
+struct Contribution {
+    // count, sum, avg: x += v, n += inc; min, max: keep the smaller / larger
+    // v, n = 1.
+    enum class Op : std::uint8_t { add, min, max };
+    struct CellStep {
+        std::uint32_t slot;
+        Op op;
+        std::int64_t inc;
+        double v;
+    };
+    struct SetStep {
+        std::uint32_t slot;
+        bool topk;               // else count_distinct
+        IdHash hash;             // the value's hash (top-k: its low half | 1)
+        std::string_view bytes;  // top-k: the value's bytes
+    };
+    std::vector<CellStep> cells;
+    std::vector<SetStep> sets;
+};
+
 // Lazily evaluated features of one event. start() begins an event; each
 // feature is computed on first use and reused until the next start().
 // Views stay valid until then (they point into the event or this object).
@@ -71,7 +96,9 @@ class EventFeatures {
           value_scratch_(f.values.size()),
           group_stamp_(f.groups.size(), 0),
           groups_(f.groups.size()),
-          group_bytes_(f.groups.size()) {}
+          group_bytes_(f.groups.size()),
+          contrib_stamp_(f.contributions, 0),
+          contribs_(f.contributions) {}
 
     void start(const Event& e) {
         e_ = &e;
@@ -81,6 +108,7 @@ class EventFeatures {
             std::fill(num_stamp_.begin(), num_stamp_.end(), 0);
             std::fill(value_stamp_.begin(), value_stamp_.end(), 0);
             std::fill(group_stamp_.begin(), group_stamp_.end(), 0);
+            std::fill(contrib_stamp_.begin(), contrib_stamp_.end(), 0);
             stamp_ = 1;
         }
     }
@@ -124,6 +152,14 @@ class EventFeatures {
         return groups_[i];
     }
 
+    // Contribution `i` of this event; `fresh` says the caller must fill it
+    // (Aggregator::contribution does).
+    Contribution& contribution(std::uint32_t i, bool& fresh) {
+        fresh = contrib_stamp_[i] != stamp_;
+        contrib_stamp_[i] = stamp_;
+        return contribs_[i];
+    }
+
     // Canonical bytes of a field value (top-k keys, distinct hashing):
     // a string field's own bytes, or `scratch` holding a number's bytes.
     static std::string_view value_bytes(const Event& e, std::uint32_t field, FieldType t,
@@ -143,6 +179,8 @@ class EventFeatures {
     std::vector<std::uint32_t> group_stamp_;
     std::vector<GroupRef> groups_;
     std::vector<std::string> group_bytes_;
+    std::vector<std::uint32_t> contrib_stamp_;
+    std::vector<Contribution> contribs_;
 };
 
 }  // namespace etld::pipeline::detail

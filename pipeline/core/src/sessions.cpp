@@ -161,7 +161,7 @@ class Sessions final : public PipelineState {
         }
         KeyState& ks = kit->second;
         auto& ss = ks.sessions;
-        agg_.prepare(f, contrib_);
+        contrib_ = &agg_.contribution(f);
         if (wm.reached(t + gap_)) {
             ++counters.late_applied;
         }
@@ -170,7 +170,7 @@ class Sessions final : public PipelineState {
             s.start = t;
             s.last = t;
             agg_.init(s.agg);
-            agg_.add(contrib_, s.agg);
+            agg_.add(*contrib_, s.agg);
             auto at = ss.insert(ss.begin() + static_cast<std::ptrdiff_t>(i), std::move(s));
             ++open_;
             if (early_ && wm.reached(t + gap_)) {
@@ -183,7 +183,7 @@ class Sessions final : public PipelineState {
             const bool same = j == i + 1 && new_start == first.start && new_last == first.last;
             if (same && early_ && first.emitted) {
                 agg_.values(first.agg, before_);
-                agg_.add(contrib_, first.agg);
+                agg_.add(*contrib_, first.agg);
                 agg_.values(first.agg, after_);
                 if (before_ != after_) {
                     ++first.revision;
@@ -192,7 +192,7 @@ class Sessions final : public PipelineState {
                                                       ResultKind::update));
                 }
             } else if (same) {
-                agg_.add(contrib_, first.agg);
+                agg_.add(*contrib_, first.agg);
             } else {
                 for (std::size_t k = i; k < j; ++k) {
                     if (ss[k].emitted) {
@@ -204,7 +204,7 @@ class Sessions final : public PipelineState {
                 for (std::size_t k = i + 1; k < j; ++k) {
                     agg_.merge(first.agg, ss[k].agg);
                 }
-                agg_.add(contrib_, first.agg);
+                agg_.add(*contrib_, first.agg);
                 first.start = new_start;
                 first.last = new_last;
                 first.emitted = false;

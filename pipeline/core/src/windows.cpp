@@ -106,7 +106,7 @@ class FixedWindows final : public PipelineState {
             late(e, raw, wm, out, counters);
             return;
         }
-        agg_.prepare(f, contrib_);
+        contrib_ = &agg_.contribution(f);
         group_ = f.group(p_.group_feature);
         // The oldest applied window ends first.
         if (wm.reached(first_open + size_)) {
@@ -117,10 +117,10 @@ class FixedWindows final : public PipelineState {
             // Nothing to emit now: the common case.
             for (std::int64_t s = first_open; s <= newest; s += slide_) {
                 Win& w = window(s);
-                agg_.add(contrib_, w.agg, cell_parts);
+                agg_.add(*contrib_, w.agg, cell_parts);
             }
             if (paned_) {
-                agg_.add(contrib_, pane(newest), Aggregator::kSets);
+                agg_.add(*contrib_, pane(newest), Aggregator::kSets);
             }
             return;
         }
@@ -141,10 +141,10 @@ class FixedWindows final : public PipelineState {
             }
         }
         for (Win* w : touched_) {
-            agg_.add(contrib_, w->agg, cell_parts);
+            agg_.add(*contrib_, w->agg, cell_parts);
         }
         if (paned_) {
-            agg_.add(contrib_, pane(newest), Aggregator::kSets);
+            agg_.add(*contrib_, pane(newest), Aggregator::kSets);
         }
         for (std::size_t k = 0; k < touched_.size(); ++k) {
             const std::int64_t s = first_open + static_cast<std::int64_t>(k) * slide_;
