@@ -67,7 +67,7 @@ class PipelineState {
     const CompiledPipeline& p_;
     Aggregator agg_;
     const Contribution* contrib_ = nullptr;  // the current event's
-    GroupRef group_;  // the current event's group key
+    GroupRef group_;                         // the current event's group key
     std::vector<AggregateValue> before_;
     std::vector<AggregateValue> after_;
 };
