@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "hash.h"
@@ -25,8 +26,15 @@ std::size_t bucket(std::string_view k) {
 }
 
 bool is_ws(char c) {
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+    // Most bytes are above the space: one comparison rules them out.
+    return static_cast<unsigned char>(c) <= ' ' &&
+           (c == ' ' || c == '\n' || c == '\r' || c == '\t');
 }
+
+// 10^0 .. 10^22: every one exactly representable as a double.
+constexpr double kExactPowers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 // The first byte in [p, end) that ends or complicates a plain string: a
 // quote, a backslash, a control character or a non-ASCII byte.
@@ -81,6 +89,12 @@ FastDecoder::FastDecoder(const EventSchema& schema) : schema_(schema) {
         names_.push_back(f.name);
     }
     found_.resize(names_.size());
+    padded_.resize(names_.size());
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        padded_[i].fill(0);
+        std::memcpy(padded_[i].data(), names_[i].data(),
+                    std::min<std::size_t>(16, names_[i].size()));
+    }
     seen_.resize(names_.size());
     table_.fill(-1);
     for (std::size_t i = 0; i < names_.size(); ++i) {
@@ -92,13 +106,28 @@ FastDecoder::FastDecoder(const EventSchema& schema) : schema_(schema) {
     }
 }
 
-int FastDecoder::slot_of(std::string_view key) const {
+int FastDecoder::slot_of(std::string_view key, const char* end) const {
     if (key.empty()) {
         return -1;
     }
     const std::int8_t t = table_[bucket(key)];
     if (t >= 0) {
-        return names_[static_cast<std::size_t>(t)] == key ? t : -1;
+        const auto i = static_cast<std::size_t>(t);
+        if (names_[i].size() != key.size()) {
+            return -1;
+        }
+#ifdef __SSE2__
+        // Short keys with 16 readable bytes (the rest of the record follows
+        // them): one vector comparison instead of a call to memcmp.
+        if (key.size() <= 16 && end - key.data() >= 16) {
+            const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key.data()));
+            const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(padded_[i].data()));
+            const auto eq = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(k, n)));
+            const unsigned need = (1U << key.size()) - 1;
+            return (eq & need) == need ? t : -1;
+        }
+#endif
+        return names_[i] == key ? t : -1;
     }
     if (t == -1) {
         return -1;
@@ -178,29 +207,43 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
         if (p == end) {
             return false;
         }
+        // The digits, integer and fraction parts together, while they fit
+        // in 19 decimal digits (`mantissa_digits` counts them all).
+        std::uint64_t mantissa = 0;
+        std::size_t mantissa_digits = 0;
+        auto digit = [&] {
+            if (mantissa_digits < 19) {
+                mantissa = mantissa * 10 + static_cast<std::uint64_t>(*p - '0');
+            }
+            ++mantissa_digits;
+            ++p;
+        };
         std::size_t digits = 0;
         if (*p == '0') {
             ++p;
             digits = 1;
         } else if (*p >= '1' && *p <= '9') {
             while (p != end && is_digit(*p)) {
-                ++p;
+                digit();
                 ++digits;
             }
         } else {
             return false;
         }
         bool fraction_or_exponent = false;
+        std::size_t fraction_digits = 0;
         if (p != end && *p == '.') {
             ++p;
             if (p == end || !is_digit(*p)) {
                 return false;
             }
             while (p != end && is_digit(*p)) {
-                ++p;
+                digit();
+                ++fraction_digits;
             }
             fraction_or_exponent = true;
         }
+        bool exponent = false;
         if (p != end && (*p == 'e' || *p == 'E')) {
             ++p;
             if (p != end && (*p == '+' || *p == '-')) {
@@ -213,6 +256,7 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
                 ++p;
             }
             fraction_or_exponent = true;
+            exponent = true;
         }
         tok.text = std::string_view(start, static_cast<std::size_t>(p - start));
         if (!fraction_or_exponent) {
@@ -222,6 +266,14 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
             return digits <= 18 && tok.text != "-0";
         }
         tok.kind = Kind::number;
+        if (!exponent && mantissa_digits <= 15 && fraction_digits <= 22) {
+            // Exact: a mantissa below 10^15 < 2^53 and a power of ten up to
+            // 10^22 are both exact doubles, and one IEEE division rounds
+            // correctly, so this is the double from_chars would give.
+            const double v = static_cast<double>(mantissa) / kExactPowers[fraction_digits];
+            tok.number = *start == '-' ? -v : v;
+            return true;
+        }
         const auto r =
             std::from_chars(tok.text.data(), tok.text.data() + tok.text.size(), tok.number);
         return r.ec == std::errc() && r.ptr == p && std::isfinite(tok.number);
@@ -252,7 +304,7 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
         if (!scan_value(tok)) {
             return false;
         }
-        const int slot = slot_of(key);
+        const int slot = slot_of(key, end);
         if (slot >= 0) {
             const auto s = static_cast<std::size_t>(slot);
             if (seen_[s] != 0) {

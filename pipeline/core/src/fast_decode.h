@@ -42,11 +42,13 @@ class FastDecoder {
         double number = 0;      // Kind::number: its value
     };
 
-    int slot_of(std::string_view key) const;
+    // The slot of a key that lies in a record ending at `end`, or -1.
+    int slot_of(std::string_view key, const char* end) const;
 
     EventSchema schema_;  // a copy: the owning Decoder may move
     // Slot 0 = id, 1 = time, 2.. = schema fields.
     std::vector<std::string> names_;
+    std::vector<std::array<char, 16>> padded_;  // names_, zero-padded to 16 bytes
     std::vector<Token> found_;
     std::vector<std::uint8_t> seen_;
     // Key lookup by (length, first, last byte), as in the full decoder.
