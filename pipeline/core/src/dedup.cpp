@@ -39,7 +39,10 @@ void DedupSet::Slots::reset(std::size_t n) {
     p_.reset();
     n_ = 0;
     const std::size_t bytes = n * sizeof(Entry);
-    auto* p = static_cast<Entry*>(std::malloc(bytes));
+    // calloc: a large block comes straight from mmap as zero pages that are
+    // not touched here, so the advice below still precedes the first touch
+    // and no memset walks the whole table.
+    auto* p = static_cast<Entry*>(std::calloc(n, sizeof(Entry)));
     if (p == nullptr) {
         throw std::bad_alloc();
     }
@@ -54,7 +57,6 @@ void DedupSet::Slots::reset(std::size_t n) {
         }
     }
 #endif
-    std::memset(static_cast<void*>(p), 0, bytes);
     p_.reset(p);
     n_ = n;
 }
@@ -147,11 +149,43 @@ void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
     slots_.reset(std::max<std::size_t>(capacity, 16));
     size_ = 0;
     min_time_ = std::numeric_limits<std::int64_t>::max();
-    for (const Entry& e : old) {
-        if (!empty(e.id) && e.time >= cutoff) {
-            place(e);
-            min_time_ = std::min(min_time_, e.time);
+    const std::size_t n = old.size();
+    if (n == 0) {
+        return;
+    }
+    // A Robin Hood table holds its entries in order of home slot, and the
+    // home slot (hi * size >> 64) keeps that order at any size. So walking
+    // the old table from a slot where no probe run crosses, each live entry
+    // goes to max(its new home, the slot after the previous one): the new
+    // table is written front to back, with no probing and no swaps. Entries
+    // that would run past the end are placed the ordinary way afterwards.
+    std::size_t begin = 0;
+    while (begin < n && !empty(old[begin].id) && home_in(old[begin].id, n) != begin) {
+        ++begin;
+    }
+    std::size_t next = 0;       // the slot after the last one written
+    std::size_t last_home = 0;  // the new home of the last entry written
+    std::vector<Entry> spill;
+    for (std::size_t k = 0; k < n; ++k) {
+        const Entry& e = old[begin + k < n ? begin + k : begin + k - n];
+        if (empty(e.id) || e.time < cutoff) {
+            continue;
         }
+        min_time_ = std::min(min_time_, e.time);
+        const std::size_t h = home(e.id);
+        const std::size_t pos = std::max(h, next);
+        if (h < last_home || pos >= slots_.size()) {
+            // Wrapped around the old table's end, or past the new one's.
+            spill.push_back(e);
+            continue;
+        }
+        slots_[pos] = e;
+        ++size_;
+        next = pos + 1;
+        last_home = h;
+    }
+    for (const Entry& e : spill) {
+        place(e);
     }
 }
 

@@ -65,9 +65,11 @@ class DedupSet {
     static std::string segment_key(std::uint64_t segment);
 
   private:
-    std::size_t home(const IdHash& h) const {
-        return static_cast<std::size_t>((static_cast<Uint128>(h.hi) * slots_.size()) >> 64);
+    // The home slot in a table of n slots: monotone in h.hi for every n.
+    static std::size_t home_in(const IdHash& h, std::size_t n) {
+        return static_cast<std::size_t>((static_cast<Uint128>(h.hi) * n) >> 64);
     }
+    std::size_t home(const IdHash& h) const { return home_in(h, slots_.size()); }
     std::size_t distance(std::size_t pos, const IdHash& h) const {
         const std::size_t hm = home(h);
         return pos >= hm ? pos - hm : pos + slots_.size() - hm;
