@@ -36,6 +36,28 @@ inline std::uint64_t load64(const char* p) {
     return v;
 }
 
+inline std::uint64_t load32(const char* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// The n <= 8 bytes at p as a little-endian integer (the bytes memcpy'd into
+// a zeroed uint64_t), without a call to memcpy for a variable length: two
+// overlapping loads for 4..8 bytes, three single bytes for 1..3.
+inline std::uint64_t load_partial(const char* p, std::size_t n) {
+    if (n >= 4) {
+        return load32(p) | (load32(p + n - 4) << (8 * (n - 4)));
+    }
+    if (n == 0) {
+        return 0;
+    }
+    const auto byte = [p](std::size_t i) {
+        return static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    };
+    return byte(0) | byte(n / 2) | byte(n - 1);
+}
+
 inline IdHash hash128(std::string_view s, std::uint64_t seed = 0) {
     constexpr std::uint64_t kA = 0x9e3779b97f4a7c15ULL;
     constexpr std::uint64_t kB = 0xe7037ed1a0b428dbULL;
@@ -59,9 +81,9 @@ inline IdHash hash128(std::string_view s, std::uint64_t seed = 0) {
     std::uint64_t w1 = 0;
     if (n > 8) {
         w0 = load64(p);
-        std::memcpy(&w1, p + 8, n - 8);
-    } else if (n > 0) {
-        std::memcpy(&w0, p, n);
+        w1 = load_partial(p + 8, n - 8);
+    } else {
+        w0 = load_partial(p, n);
     }
     a = fold_mul(w0 ^ a ^ kC, w1 ^ kD ^ (b << 1)) ^ n;
     b = fold_mul(w1 ^ b ^ kA, w0 ^ kB ^ (a >> 1)) + a;

@@ -3,6 +3,7 @@
 
 #include "codec.h"
 #include "group_key.h"
+#include "key_table.h"
 #include "windows.h"
 
 namespace etld::pipeline::detail {
@@ -10,114 +11,6 @@ namespace etld::pipeline::detail {
 namespace {
 
 constexpr std::uint8_t kSessionVersion = 1;
-
-// The keys that have sessions: an open-addressing index of (hash, node)
-// slots over individually allocated nodes. A lookup reads one slot of a
-// small array (16 bytes per slot, at most 3/4 full) and then the node, where
-// a node-based hash map walks bucket, previous node and node. Nodes never
-// move, so timers and dirty lists may point at them until erase().
-template <typename V>
-class KeyTable {
-  public:
-    struct Node {
-        std::string first;  // the group key bytes
-        V second;
-        std::uint64_t hash = 0;
-    };
-    using value_type = Node;
-
-    KeyTable() = default;
-    ~KeyTable() {
-        for (const Slot& s : slots_) {
-            delete s.node;
-        }
-    }
-    KeyTable(const KeyTable&) = delete;
-    KeyTable& operator=(const KeyTable&) = delete;
-
-    Node* find(const GroupRef& g) const {
-        if (size_ == 0) {
-            return nullptr;
-        }
-        const std::size_t mask = slots_.size() - 1;
-        for (std::size_t i = g.hash & mask;; i = (i + 1) & mask) {
-            const Slot& s = slots_[i];
-            if (s.node == nullptr) {
-                return nullptr;
-            }
-            if (s.hash == g.hash && s.node->first == g.bytes) {
-                return s.node;
-            }
-        }
-    }
-    Node* find(std::string_view bytes) const { return find(GroupRef{bytes, group_hash(bytes)}); }
-
-    // Adds a key that is not present.
-    Node* insert(std::string key, std::uint64_t hash) {
-        if ((size_ + 1) * 4 > slots_.size() * 3) {
-            grow();
-        }
-        auto node = std::make_unique<Node>();
-        node->first = std::move(key);
-        node->hash = hash;
-        place(Slot{hash, node.get()});
-        ++size_;
-        return node.release();
-    }
-
-    void erase(Node* n) {
-        const std::size_t mask = slots_.size() - 1;
-        std::size_t i = n->hash & mask;
-        while (slots_[i].node != n) {
-            i = (i + 1) & mask;
-        }
-        // Backward-shift deletion: pull later entries of the probe run into
-        // the hole unless their home lies cyclically in (hole, entry].
-        for (std::size_t j = i;;) {
-            slots_[i] = Slot{};
-            while (true) {
-                j = (j + 1) & mask;
-                if (slots_[j].node == nullptr) {
-                    delete n;
-                    --size_;
-                    return;
-                }
-                const std::size_t k = slots_[j].hash & mask;
-                const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-                if (!stays) {
-                    break;
-                }
-            }
-            slots_[i] = slots_[j];
-            i = j;
-        }
-    }
-
-  private:
-    struct Slot {
-        std::uint64_t hash = 0;
-        Node* node = nullptr;  // nullptr: empty
-    };
-    void place(Slot s) {
-        const std::size_t mask = slots_.size() - 1;
-        std::size_t i = s.hash & mask;
-        while (slots_[i].node != nullptr) {
-            i = (i + 1) & mask;
-        }
-        slots_[i] = s;
-    }
-    void grow() {
-        std::vector<Slot> old(std::max<std::size_t>(16, slots_.size() * 2));
-        old.swap(slots_);
-        for (const Slot& s : old) {
-            if (s.node != nullptr) {
-                place(s);
-            }
-        }
-    }
-    std::vector<Slot> slots_;
-    std::size_t size_ = 0;
-};
 
 // Session windows per key: [first event, last event + gap). Sessions of a key
 // are kept sorted and disjoint; an event that overlaps several merges them.

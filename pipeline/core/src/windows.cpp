@@ -4,6 +4,7 @@
 
 #include "codec.h"
 #include "group_key.h"
+#include "key_table.h"
 
 namespace etld::pipeline::detail {
 
@@ -88,19 +89,24 @@ class FixedWindows final : public PipelineState {
           lateness_(p.spec.allowed_lateness.value),
           early_(p.spec.emit == EmitMode::early),
           paned_(uses_panes(p)),
+          per_event_(size_ / slide_),
           prefix_(key_prefix('w')),
           pane_prefix_(key_prefix('p')) {}
 
     void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
                   Output& out, StepCounters& counters) override {
         const std::int64_t t = e.time.value;
-        const std::int64_t newest = floor_div(t, slide_) * slide_;
-        const std::int64_t n = size_ / slide_;
+        // Window starts are multiples of the slide; a start's index is
+        // start / slide (the bucket cache's key, without dividing again).
+        const std::int64_t newest_index = floor_div(t, slide_);
+        const std::int64_t newest = newest_index * slide_;
         // Windows [s, s + size) with s = newest - k * slide contain t; the
         // oldest close first, so the open ones are a suffix of k.
-        std::int64_t first_open = newest - (n - 1) * slide_;
+        std::int64_t first_index = newest_index - (per_event_ - 1);
+        std::int64_t first_open = newest - (per_event_ - 1) * slide_;
         while (first_open <= newest && wm.reached(first_open + size_ + lateness_)) {
             first_open += slide_;
+            ++first_index;
         }
         if (first_open > newest) {
             late(e, raw, wm, out, counters);
@@ -115,8 +121,8 @@ class FixedWindows final : public PipelineState {
         const auto cell_parts = paned_ ? Aggregator::kCells : Aggregator::kAll;
         if (!early_ || !wm.reached(first_open + size_)) {
             // Nothing to emit now: the common case.
-            for (std::int64_t s = first_open; s <= newest; s += slide_) {
-                Win& w = window(s);
+            for (std::int64_t s = first_open, i = first_index; s <= newest; s += slide_, ++i) {
+                Win& w = window(s, i);
                 agg_.add(*contrib_, w.agg, cell_parts);
             }
             if (paned_) {
@@ -127,8 +133,8 @@ class FixedWindows final : public PipelineState {
         // Early mode, some windows past their end: compare each emitted
         // window's values before and after the event.
         touched_.clear();
-        for (std::int64_t s = first_open; s <= newest; s += slide_) {
-            Win& w = window(s);
+        for (std::int64_t s = first_open, i = first_index; s <= newest; s += slide_, ++i) {
+            Win& w = window(s, i);
             touched_.push_back(&w);
         }
         if (befores_.size() < touched_.size()) {
@@ -137,7 +143,7 @@ class FixedWindows final : public PipelineState {
         for (std::size_t k = 0; k < touched_.size(); ++k) {
             const std::int64_t s = first_open + static_cast<std::int64_t>(k) * slide_;
             if (wm.reached(s + size_) && touched_[k]->emitted) {
-                window_values(s, group_.bytes, *touched_[k], befores_[k]);
+                window_values(s, group_, *touched_[k], befores_[k]);
             }
         }
         for (Win* w : touched_) {
@@ -153,7 +159,7 @@ class FixedWindows final : public PipelineState {
                 continue;
             }
             if (w.emitted) {
-                window_values(s, group_.bytes, w, after_);
+                window_values(s, group_, w, after_);
                 if (befores_[k] != after_) {
                     ++w.revision;
                     out.results.push_back(
@@ -161,7 +167,7 @@ class FixedWindows final : public PipelineState {
                 }
             } else {
                 w.emitted = true;
-                window_values(s, group_.bytes, w, after_);
+                window_values(s, group_, w, after_);
                 out.results.push_back(
                     result(s, group_.bytes, std::move(after_), 0, ResultKind::update));
             }
@@ -173,15 +179,15 @@ class FixedWindows final : public PipelineState {
             // Windows whose end the watermark passed just now: revision 0.
             auto it = before.has ? buckets_.upper_bound(before.value - size_) : buckets_.begin();
             for (; it != buckets_.end() && it->first + size_ <= now; ++it) {
-                for (auto* entry : sorted(it->second)) {
-                    Win& w = entry->second;
+                for (Node* node : sorted(it->second)) {
+                    Win& w = node->second;
                     if (!w.emitted) {
                         w.emitted = true;
-                        mark_dirty(it->first, entry->first, w);
+                        mark_dirty(it->first, node);
                         std::vector<AggregateValue> v;
-                        window_values(it->first, entry->first, w, v);
+                        window_values(it->first, ref_of(*node), w, v);
                         out.results.push_back(
-                            result(it->first, entry->first, std::move(v), 0, ResultKind::update));
+                            result(it->first, node->first, std::move(v), 0, ResultKind::update));
                     }
                 }
             }
@@ -189,86 +195,92 @@ class FixedWindows final : public PipelineState {
         while (!buckets_.empty() && buckets_.begin()->first + size_ + lateness_ <= now) {
             auto it = buckets_.begin();
             const std::int64_t start = it->first;
-            for (auto* entry : sorted(it->second)) {
+            for (Node* node : sorted(it->second)) {
                 if (!early_) {
                     std::vector<AggregateValue> v;
-                    window_values(start, entry->first, entry->second, v);
+                    window_values(start, ref_of(*node), node->second, v);
                     out.results.push_back(
-                        result(start, entry->first, std::move(v), 0, ResultKind::final));
+                        result(start, node->first, std::move(v), 0, ResultKind::final));
                 }
-                if (!entry->second.dirty) {
-                    dirty_.push_back(DirtyKey{start, entry->first});
-                }
+                mark_dirty(start, node);
+                node->second.closed = true;
             }
+            // Closed windows stay allocated until the next changelog flush,
+            // which writes their tombstones.
             open_ -= it->second.size();
+            it->second.release_all(closed_);
+            forget_bucket(start);
             buckets_.erase(it);
-            cache_ = nullptr;
         }
         // A pane is part of the windows starting at or before it; once the
         // one starting at it closed, no open window contains it.
         while (!panes_.empty() && panes_.begin()->first + size_ + lateness_ <= now) {
             auto it = panes_.begin();
-            for (auto& [group, pane] : it->second) {
-                if (!pane.dirty) {
-                    dirty_panes_.push_back(DirtyKey{it->first, group});
-                }
-            }
+            it->second.for_each([&](PaneNode& pane) {
+                mark_pane_dirty(it->first, &pane);
+                pane.second.closed = true;
+            });
+            it->second.release_all(closed_panes_);
             panes_.erase(it);
             pane_cache_ = nullptr;
         }
     }
 
     void take_changelog(std::vector<StateDelta>& out) override {
-        std::sort(dirty_.begin(), dirty_.end());
-        dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+        auto order = [](const auto& a, const auto& b) {
+            return a.start != b.start ? a.start < b.start : a.node->first < b.node->first;
+        };
+        auto same = [](const auto& a, const auto& b) {
+            return a.start == b.start && a.node == b.node;
+        };
+        std::sort(dirty_.begin(), dirty_.end(), order);
+        dirty_.erase(std::unique(dirty_.begin(), dirty_.end(), same), dirty_.end());
         const auto cell_parts = paned_ ? Aggregator::kCells : Aggregator::kAll;
-        for (const DirtyKey& d : dirty_) {
+        for (const DirtyWindow& d : dirty_) {
             StateDelta delta;
             delta.key = prefix_;
             Writer kw(delta.key);
             kw.i64(d.start);
-            kw.raw(d.group);
-            auto b = buckets_.find(d.start);
-            if (b != buckets_.end()) {
-                if (auto w = b->second.find(std::string_view(d.group)); w != b->second.end()) {
-                    w->second.dirty = false;
-                    std::string v;
-                    Writer vw(v);
-                    vw.u8(kWindowVersion);
-                    vw.u64(p_.fingerprint);
-                    vw.u32(w->second.revision);
-                    vw.u8(w->second.emitted ? 1 : 0);
-                    agg_.encode(w->second.agg, vw, cell_parts);
-                    delta.value = std::move(v);
-                }
+            kw.raw(d.node->first);
+            Win& w = d.node->second;
+            w.dirty = false;
+            if (!w.closed) {
+                std::string v;
+                Writer vw(v);
+                vw.u8(kWindowVersion);
+                vw.u64(p_.fingerprint);
+                vw.u32(w.revision);
+                vw.u8(w.emitted ? 1 : 0);
+                agg_.encode(w.agg, vw, cell_parts);
+                delta.value = std::move(v);
             }
             out.push_back(std::move(delta));
         }
         dirty_.clear();
-        std::sort(dirty_panes_.begin(), dirty_panes_.end());
-        dirty_panes_.erase(std::unique(dirty_panes_.begin(), dirty_panes_.end()),
+        closed_.clear();
+        std::sort(dirty_panes_.begin(), dirty_panes_.end(), order);
+        dirty_panes_.erase(std::unique(dirty_panes_.begin(), dirty_panes_.end(), same),
                            dirty_panes_.end());
-        for (const DirtyKey& d : dirty_panes_) {
+        for (const DirtyPane& d : dirty_panes_) {
             StateDelta delta;
             delta.key = pane_prefix_;
             Writer kw(delta.key);
             kw.i64(d.start);
-            kw.raw(d.group);
-            auto b = panes_.find(d.start);
-            if (b != panes_.end()) {
-                if (auto pn = b->second.find(std::string_view(d.group)); pn != b->second.end()) {
-                    pn->second.dirty = false;
-                    std::string v;
-                    Writer vw(v);
-                    vw.u8(kWindowVersion);
-                    vw.u64(p_.fingerprint);
-                    agg_.encode(pn->second.sets, vw, Aggregator::kSets);
-                    delta.value = std::move(v);
-                }
+            kw.raw(d.node->first);
+            Pane& pn = d.node->second;
+            pn.dirty = false;
+            if (!pn.closed) {
+                std::string v;
+                Writer vw(v);
+                vw.u8(kWindowVersion);
+                vw.u64(p_.fingerprint);
+                agg_.encode(pn.sets, vw, Aggregator::kSets);
+                delta.value = std::move(v);
             }
             out.push_back(std::move(delta));
         }
         dirty_panes_.clear();
+        closed_panes_.clear();
     }
 
     std::optional<std::string> apply(char kind, std::string_view rest,
@@ -291,15 +303,15 @@ class FixedWindows final : public PipelineState {
         if (!value) {
             auto b = buckets_.find(start);
             if (b != buckets_.end()) {
-                if (auto w = b->second.find(group); w != b->second.end()) {
-                    b->second.erase(w);
+                if (Node* node = b->second.find(group); node != nullptr) {
+                    drop(b->second.detach(node), closed_);
                     --open_;
                 }
                 if (b->second.empty()) {
+                    forget_bucket(start);
                     buckets_.erase(b);
                 }
             }
-            cache_ = nullptr;
             return std::nullopt;
         }
         Reader r(*value);
@@ -317,12 +329,15 @@ class FixedWindows final : public PipelineState {
             return what + p_.spec.name + "': corrupt value";
         }
         w.emitted = emitted == 1;
-        Bucket& b = buckets_[start];
-        auto [it, inserted] = b.insert_or_assign(std::string(group), std::move(w));
-        if (inserted) {
+        Bucket& b = bucket(start, floor_div(start, slide_));
+        Node* node = b.find(group);
+        if (node == nullptr) {
+            node = b.insert(std::string(group), group_hash(group));
             ++open_;
+        } else {
+            w.dirty = node->second.dirty;
         }
-        cache_ = nullptr;
+        node->second = std::move(w);
         return std::nullopt;
     }
 
@@ -333,18 +348,26 @@ class FixedWindows final : public PipelineState {
         AggState agg;  // cells only when paned_, else everything
         std::uint32_t revision = 0;
         bool emitted = false;
-        bool dirty = false;
+        bool dirty = false;   // listed in dirty_ since the last flush
+        bool closed = false;  // out of its bucket, waiting for its tombstone
     };
     struct Pane {
         AggState sets;
         bool dirty = false;
+        bool closed = false;
     };
-    using Bucket = std::unordered_map<std::string, Win, GroupHash, GroupEq>;
-    using PaneBucket = std::unordered_map<std::string, Pane, GroupHash, GroupEq>;
-    struct DirtyKey {
+    // One table of keys per window start (and per pane start).
+    using Bucket = KeyTable<Win>;
+    using Node = Bucket::Node;
+    using PaneBucket = KeyTable<Pane>;
+    using PaneNode = PaneBucket::Node;
+    struct DirtyWindow {
         std::int64_t start;
-        std::string group;
-        auto operator<=>(const DirtyKey&) const = default;  // NOLINT(modernize-use-nullptr)
+        Node* node;
+    };
+    struct DirtyPane {
+        std::int64_t start;
+        PaneNode* node;
     };
 
     static bool uses_panes(const CompiledPipeline& p) {
@@ -353,18 +376,20 @@ class FixedWindows final : public PipelineState {
                (p.distinct_sets > 0 || p.topk_maps > 0);
     }
 
-    // The window (start, group_); created
-    // and counted if new, and marked dirty.
-    Win& window(std::int64_t start) {
-        Bucket& b = bucket(start);
-        auto it = b.find(group_);
-        if (it == b.end()) {
-            it = b.emplace(std::string(group_.bytes), Win{}).first;
-            agg_.init(it->second.agg, paned_ ? Aggregator::kCells : Aggregator::kAll);
+    static GroupRef ref_of(const Node& n) { return GroupRef{n.first, group_hash(n.first)}; }
+
+    // The window (start, group_); created and counted if new, and marked
+    // dirty.
+    Win& window(std::int64_t start, std::int64_t index) {
+        Bucket& b = bucket(start, index);
+        Node* node = b.find(group_);
+        if (node == nullptr) {
+            node = b.insert(std::string(group_.bytes), group_.hash);
+            agg_.init(node->second.agg, paned_ ? Aggregator::kCells : Aggregator::kAll);
             ++open_;
         }
-        mark_dirty(start, group_.bytes, it->second);
-        return it->second;
+        mark_dirty(start, node);
+        return node->second;
     }
 
     // The sets of pane (start, group_), created if new, marked dirty.
@@ -373,21 +398,18 @@ class FixedWindows final : public PipelineState {
             pane_cache_ = &panes_[start];
             pane_cache_start_ = start;
         }
-        auto it = pane_cache_->find(group_);
-        if (it == pane_cache_->end()) {
-            it = pane_cache_->emplace(std::string(group_.bytes), Pane{}).first;
-            agg_.init(it->second.sets, Aggregator::kSets);
+        PaneNode* node = pane_cache_->find(group_);
+        if (node == nullptr) {
+            node = pane_cache_->insert(std::string(group_.bytes), group_.hash);
+            agg_.init(node->second.sets, Aggregator::kSets);
         }
-        if (!it->second.dirty) {
-            it->second.dirty = true;
-            dirty_panes_.push_back(DirtyKey{start, std::string(group_.bytes)});
-        }
-        return it->second.sets;
+        mark_pane_dirty(start, node);
+        return node->second.sets;
     }
 
     // The values of window (start, group): its cells, and its sets or the
     // union of its panes' sets.
-    void window_values(std::int64_t start, std::string_view group, const Win& w,
+    void window_values(std::int64_t start, const GroupRef& group, const Win& w,
                        std::vector<AggregateValue>& out) {
         if (!paned_) {
             agg_.values(w.agg, out);
@@ -397,8 +419,8 @@ class FixedWindows final : public PipelineState {
         bool merged = false;
         for (auto it = panes_.lower_bound(start); it != panes_.end() && it->first < start + size_;
              ++it) {
-            auto pn = it->second.find(group);
-            if (pn == it->second.end()) {
+            const PaneNode* pn = it->second.find(group);
+            if (pn == nullptr) {
                 continue;
             }
             if (only == nullptr && !merged) {
@@ -440,8 +462,8 @@ class FixedWindows final : public PipelineState {
         if (!value) {
             auto b = panes_.find(start);
             if (b != panes_.end()) {
-                if (auto pn = b->second.find(group); pn != b->second.end()) {
-                    b->second.erase(pn);
+                if (PaneNode* pn = b->second.find(group); pn != nullptr) {
+                    drop(b->second.detach(pn), closed_panes_);
                 }
                 if (b->second.empty()) {
                     panes_.erase(b);
@@ -460,46 +482,83 @@ class FixedWindows final : public PipelineState {
         if (!agg_.decode(r, pn.sets, Aggregator::kSets) || !r.at_end()) {
             return "pane record of pipeline '" + p_.spec.name + "': corrupt value";
         }
-        panes_[start].insert_or_assign(std::string(group), std::move(pn));
+        PaneBucket& b = panes_[start];
+        PaneNode* node = b.find(group);
+        if (node == nullptr) {
+            node = b.insert(std::string(group), group_hash(group));
+        } else {
+            pn.dirty = node->second.dirty;
+        }
+        node->second = std::move(pn);
         return std::nullopt;
     }
 
-    Bucket& bucket(std::int64_t start) {
-        if (cache_ != nullptr && cache_start_ == start) {
-            return *cache_;
-        }
-        cache_ = &buckets_[start];
-        cache_start_ = start;
-        return *cache_;
-    }
-
-    void mark_dirty(std::int64_t start, std::string_view group, Win& w) {
-        if (!w.dirty) {
-            w.dirty = true;
-            dirty_.push_back(DirtyKey{start, std::string(group)});
+    // A node taken out of its table: kept until the next flush if a dirty
+    // list still points at it, else freed now.
+    template <typename N>
+    static void drop(std::unique_ptr<N> node, std::vector<std::unique_ptr<N>>& closed) {
+        if (node->second.dirty) {
+            node->second.closed = true;
+            closed.push_back(std::move(node));
         }
     }
 
-    static std::vector<Bucket::value_type*> sorted(Bucket& b) {
-        std::vector<Bucket::value_type*> v;
+    // The bucket of windows starting at `start`, created if new. The last
+    // few buckets used are cached by start: a sliding event reads size /
+    // slide consecutive ones, and std::map nodes never move.
+    Bucket& bucket(std::int64_t start, std::int64_t index) {
+        CachedBucket& c = cache_[static_cast<std::size_t>(index) & (kCache - 1)];
+        if (c.bucket == nullptr || c.start != start) {
+            c.bucket = &buckets_.try_emplace(start).first->second;
+            c.start = start;
+        }
+        return *c.bucket;
+    }
+    void forget_bucket(std::int64_t start) {
+        CachedBucket& c = cache_[static_cast<std::size_t>(floor_div(start, slide_)) & (kCache - 1)];
+        if (c.start == start) {
+            c.bucket = nullptr;
+        }
+    }
+
+    void mark_dirty(std::int64_t start, Node* node) {
+        if (!node->second.dirty) {
+            node->second.dirty = true;
+            dirty_.push_back(DirtyWindow{start, node});
+        }
+    }
+    void mark_pane_dirty(std::int64_t start, PaneNode* node) {
+        if (!node->second.dirty) {
+            node->second.dirty = true;
+            dirty_panes_.push_back(DirtyPane{start, node});
+        }
+    }
+
+    // A bucket's nodes in key order, so emission order is deterministic.
+    static std::vector<Node*> sorted(const Bucket& b) {
+        std::vector<Node*> v;
         v.reserve(b.size());
-        for (auto& e : b) {
-            v.push_back(&e);
-        }
-        std::sort(v.begin(), v.end(), [](auto* x, auto* y) { return x->first < y->first; });
+        b.for_each([&](Node& n) { v.push_back(&n); });
+        std::sort(v.begin(), v.end(), [](Node* x, Node* y) { return x->first < y->first; });
         return v;
     }
+
+    struct CachedBucket {
+        std::int64_t start = 0;
+        Bucket* bucket = nullptr;
+    };
+    static constexpr std::size_t kCache = 8;
 
     const std::int64_t size_;
     const std::int64_t slide_;
     const std::int64_t lateness_;
     const bool early_;
     const bool paned_;
+    const std::int64_t per_event_;  // windows per event: size / slide
     const std::string prefix_;
     const std::string pane_prefix_;
     std::map<std::int64_t, Bucket> buckets_;
-    Bucket* cache_ = nullptr;
-    std::int64_t cache_start_ = 0;
+    CachedBucket cache_[kCache];
     std::map<std::int64_t, PaneBucket> panes_;
     PaneBucket* pane_cache_ = nullptr;
     std::int64_t pane_cache_start_ = 0;
@@ -507,8 +566,10 @@ class FixedWindows final : public PipelineState {
     std::vector<Win*> touched_;
     std::vector<std::vector<AggregateValue>> befores_;
     std::size_t open_ = 0;
-    std::vector<DirtyKey> dirty_;
-    std::vector<DirtyKey> dirty_panes_;
+    std::vector<DirtyWindow> dirty_;
+    std::vector<DirtyPane> dirty_panes_;
+    std::vector<std::unique_ptr<Node>> closed_;
+    std::vector<std::unique_ptr<PaneNode>> closed_panes_;
 };
 
 }  // namespace
