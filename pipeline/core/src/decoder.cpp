@@ -41,6 +41,7 @@ std::string_view name_of(RejectReason r) {
 void Event::reset(std::size_t fields) {
     slots_.resize(fields);
     arena_.clear();
+    record_ = nullptr;
 }
 
 void Event::set_string(std::size_t i, std::string_view v) {

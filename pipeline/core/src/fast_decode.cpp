@@ -90,11 +90,25 @@ FastDecoder::FastDecoder(const EventSchema& schema) : schema_(schema) {
     }
     found_.resize(names_.size());
     padded_.resize(names_.size());
+    quoted_.resize(names_.size());
+    predictable_.resize(names_.size());
     for (std::size_t i = 0; i < names_.size(); ++i) {
+        const std::string& name = names_[i];
         padded_[i].fill(0);
-        std::memcpy(padded_[i].data(), names_[i].data(),
-                    std::min<std::size_t>(16, names_[i].size()));
+        std::memcpy(padded_[i].data(), name.data(), std::min<std::size_t>(16, name.size()));
+        // A name of at most 15 printable ASCII bytes other than '"' and '\'
+        // appears in JSON as exactly those bytes, then the closing quote.
+        predictable_[i] =
+            !name.empty() && name.size() <= 15 && std::all_of(name.begin(), name.end(), [](char c) {
+                return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+            });
+        quoted_[i].fill(0);
+        if (predictable_[i]) {
+            std::memcpy(quoted_[i].data(), name.data(), name.size());
+            quoted_[i][name.size()] = '"';
+        }
     }
+    predicted_.assign(32, -1);
     seen_.resize(names_.size());
     table_.fill(-1);
     for (std::size_t i = 0; i < names_.size(); ++i) {
@@ -289,10 +303,40 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
     if (p == end || *p != '"') {
         return false;  // not a plain object with members
     }
-    while (true) {
-        std::string_view key;
-        if (p == end || *p != '"' || !scan_string(key)) {
+    for (std::size_t member = 0;; ++member) {
+        if (p == end || *p != '"') {
             return false;
+        }
+        // Producers write their fields in the same order record after
+        // record: try the key that came at this position last time, as one
+        // vector comparison of the name and its closing quote.
+        int slot = -1;
+        const int predicted = member < predicted_.size() ? predicted_[member] : -1;
+        bool known = false;
+#ifdef __SSE2__
+        if (predicted >= 0 && end - (p + 1) >= 16) {
+            const auto i = static_cast<std::size_t>(predicted);
+            const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+            const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quoted_[i].data()));
+            const auto eq = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(k, n)));
+            const unsigned need = (1U << (names_[i].size() + 1)) - 1;
+            if ((eq & need) == need) {
+                slot = predicted;
+                p += names_[i].size() + 2;
+                known = true;
+            }
+        }
+#endif
+        if (!known) {
+            std::string_view key;
+            if (!scan_string(key)) {
+                return false;
+            }
+            slot = slot_of(key, end);
+            if (member < predicted_.size()) {
+                predicted_[member] =
+                    slot >= 0 && predictable_[static_cast<std::size_t>(slot)] ? slot : -1;
+            }
         }
         skip_ws();
         if (p == end || *p != ':') {
@@ -304,7 +348,6 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
         if (!scan_value(tok)) {
             return false;
         }
-        const int slot = slot_of(key, end);
         if (slot >= 0) {
             const auto s = static_cast<std::size_t>(slot);
             if (seen_[s] != 0) {
@@ -389,7 +432,7 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
                 if (v.kind != Kind::string) {
                     return false;
                 }
-                out.set_string(i, v.text);
+                out.set_string_in(i, record, v.text);
                 break;
             case FieldType::int64:
                 if (v.kind != Kind::integer) {

@@ -49,6 +49,11 @@ class FastDecoder {
     // Slot 0 = id, 1 = time, 2.. = schema fields.
     std::vector<std::string> names_;
     std::vector<std::array<char, 16>> padded_;  // names_, zero-padded to 16 bytes
+    std::vector<std::array<char, 16>> quoted_;  // names_ + '"', for predictable ones
+    std::vector<bool> predictable_;             // see the constructor
+    // The slot of the key at each member position of the last record (-1:
+    // none), tried first for the next record.
+    std::vector<int> predicted_;
     std::vector<Token> found_;
     std::vector<std::uint8_t> seen_;
     // Key lookup by (length, first, last byte), as in the full decoder.

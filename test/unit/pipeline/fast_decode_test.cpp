@@ -236,6 +236,36 @@ BOOST_AUTO_TEST_CASE(decodes_a_plain_seed_record_like_the_dom) {
     BOOST_TEST(e.int_at(4) == 3);
 }
 
+BOOST_AUTO_TEST_CASE(a_changed_field_order_or_a_lookalike_key_defeats_the_predicted_keys) {
+    // The fast path first tries the keys in the order the last record had
+    // them; a record in another order, or with a key that only starts like
+    // the predicted one, must still decode exactly as the DOM reads it.
+    const EventSchema s = default_seed_schema();
+    detail::FastDecoder fast(s);
+    const std::string first =
+        R"({"event_id":"a1","timestamp":"2024-01-15T10:00:01Z","user_id":"u1",)"
+        R"("event_type":"view","product":"mouse","price":10.5,"quantity":1})";
+    const std::string shuffled =
+        R"({"price":99.25,"product":"laptop","timestamp":"2024-01-15T10:00:02Z",)"
+        R"("quantity":2,"event_id":"a2","user_id":"u2","event_type":"purchase"})";
+    const std::string lookalike =
+        R"({"price_old":1,"pric":2,"price":3.5,"product":"desk","timestamp":"2024-01-15T10:00:03Z",)"
+        R"("quantity":4,"event_id":"a3","user_id":"u3","event_type":"view"})";
+    const std::string repeated =
+        R"({"price":1,"price":2,"product":"desk","timestamp":"2024-01-15T10:00:03Z",)"
+        R"("quantity":4,"event_id":"a3","user_id":"u3","event_type":"view"})";
+    for (const std::string* r : {&first, &shuffled, &shuffled, &lookalike, &first, &lookalike}) {
+        Event e;
+        BOOST_REQUIRE_MESSAGE(fast.decode(*r, e, std::nullopt), *r);
+        check_against_dom(s, *r, e);
+    }
+    Event e;
+    BOOST_TEST(!fast.decode(repeated, e, std::nullopt));
+    BOOST_REQUIRE(fast.decode(lookalike, e, std::nullopt));
+    BOOST_TEST(e.double_at(3) == 3.5);
+    BOOST_TEST(e.string_at(2) == "desk");
+}
+
 BOOST_AUTO_TEST_CASE(declines_what_the_full_decoder_must_judge) {
     const EventSchema s = default_seed_schema();
     detail::FastDecoder fast(s);

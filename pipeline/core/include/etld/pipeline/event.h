@@ -26,9 +26,15 @@ struct IdHash {
 using FieldValue = std::variant<std::string, std::int64_t, double, bool>;
 
 // One decoded event: the id hash, the event time and the typed schema fields,
-// indexed like EventSchema::fields. Strings live in an arena owned by the
-// event, so an Event is a self-contained value that is cheap to reuse: the
-// decoder overwrites it in place without allocating once warmed up.
+// indexed like EventSchema::fields. Cheap to reuse: the decoder overwrites it
+// in place without allocating once warmed up.
+//
+// String fields either live in an arena owned by the event (set_string), or
+// refer to the bytes of the record the event was decoded from
+// (set_string_in: the decoder's fast path, which copies nothing). In the
+// second case the event is valid only while that record's bytes are: decode,
+// then process, before the record is freed or reused. One event uses one of
+// the two ways for all of its strings.
 class Event {
   public:
     IdHash id;
@@ -38,7 +44,8 @@ class Event {
     double double_at(std::size_t i) const { return std::bit_cast<double>(slots_[i].i); }
     bool bool_at(std::size_t i) const { return slots_[i].i != 0; }
     std::string_view string_at(std::size_t i) const {
-        return std::string_view(arena_).substr(slots_[i].off, slots_[i].len);
+        const char* base = record_ != nullptr ? record_ : arena_.data();
+        return std::string_view(base + slots_[i].off, slots_[i].len);
     }
     std::size_t field_count() const { return slots_.size(); }
 
@@ -46,7 +53,14 @@ class Event {
     void set_int(std::size_t i, std::int64_t v) { slots_[i].i = v; }
     void set_double(std::size_t i, double v) { slots_[i].i = std::bit_cast<std::int64_t>(v); }
     void set_bool(std::size_t i, bool v) { slots_[i].i = v ? 1 : 0; }
+    // Copies `v` into the event's arena.
     void set_string(std::size_t i, std::string_view v);
+    // `v` lies inside `record`, which outlives the event's use.
+    void set_string_in(std::size_t i, std::string_view record, std::string_view v) {
+        record_ = record.data();
+        slots_[i].off = static_cast<std::uint32_t>(v.data() - record.data());
+        slots_[i].len = static_cast<std::uint32_t>(v.size());
+    }
 
   private:
     struct Slot {
@@ -56,6 +70,7 @@ class Event {
     };
     std::vector<Slot> slots_;
     std::string arena_;
+    const char* record_ = nullptr;  // set_string_in's record, else the arena
 };
 
 // Why a record could not become an event. Each reason has a stable snake_case
@@ -103,6 +118,7 @@ class Decoder {
     void set_processing_time(ProcessingTimeMs now) { now_ = now; }
 
     // Decodes into `out` (reused; its previous content is overwritten).
+    // `out` may refer to `record`'s bytes (see Event): keep them alive.
     // Returns the rejection when the record is not a valid event.
     std::optional<Rejection> decode(std::string_view record, Event& out);
 
