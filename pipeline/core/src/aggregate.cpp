@@ -10,6 +10,24 @@
 
 namespace etld::pipeline::detail {
 
+namespace {
+
+// Equality of two byte strings of length n; top-k values are short, where a
+// call to memcmp costs more than the comparison.
+bool same_bytes(const char* a, const char* b, std::size_t n) {
+    while (n > 8) {
+        if (load64(a) != load64(b)) {
+            return false;
+        }
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    return load_partial(a, n) == load_partial(b, n);
+}
+
+}  // namespace
+
 bool DistinctSet::insert(IdHash h) {
     if (cap_ == 0) {
         if (size_ == 0) {
@@ -75,7 +93,7 @@ void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
             return;
         }
         if (s.h == h && s.key.size() == key.size() &&
-            std::memcmp(s.key.data(), key.data(), key.size()) == 0) {
+            same_bytes(s.key.data(), key.data(), key.size())) {
             s.count += n;
             return;
         }
@@ -188,7 +206,8 @@ const Contribution& Aggregator::contribution(EventFeatures& f) const {
     if (!fresh) {
         return c;
     }
-    c.cells.clear();
+    c.adds.clear();
+    c.extremes.clear();
     c.sets.clear();
     for (const CompiledAggregate& a : p_.aggregates) {
         if (a.fn == AggregateFn::ratio) {
@@ -199,7 +218,7 @@ const Contribution& Aggregator::contribution(EventFeatures& f) const {
         }
         switch (a.fn) {
             case AggregateFn::count:
-                c.cells.push_back(Contribution::CellStep{a.slot, Contribution::Op::add, 1, 0.0});
+                c.adds.push_back(Contribution::AddStep{a.slot, 1, 0.0});
                 break;
             case AggregateFn::sum:
             case AggregateFn::avg:
@@ -211,21 +230,26 @@ const Contribution& Aggregator::contribution(EventFeatures& f) const {
                 if (!std::isfinite(x)) {
                     break;
                 }
-                const Contribution::Op op = a.fn == AggregateFn::min   ? Contribution::Op::min
-                                            : a.fn == AggregateFn::max ? Contribution::Op::max
-                                                                       : Contribution::Op::add;
-                c.cells.push_back(
-                    Contribution::CellStep{a.slot, op, a.fn == AggregateFn::avg ? 1 : 0, x});
+                if (a.fn == AggregateFn::min || a.fn == AggregateFn::max) {
+                    c.extremes.push_back(
+                        Contribution::ExtremeStep{a.slot, a.fn == AggregateFn::min, x});
+                } else {
+                    c.adds.push_back(
+                        Contribution::AddStep{a.slot, a.fn == AggregateFn::avg ? 1 : 0, x});
+                }
                 break;
             }
             case AggregateFn::count_distinct:
                 c.sets.push_back(Contribution::SetStep{
-                    a.slot, false, f.value(static_cast<std::uint32_t>(a.value_feature)).hash, {}});
+                    a.slot,
+                    false,
+                    f.distinct_hash(static_cast<std::uint32_t>(a.value_feature)),
+                    {}});
                 break;
             case AggregateFn::top_k: {
-                const ValueRef& v = f.value(static_cast<std::uint32_t>(a.value_feature));
-                c.sets.push_back(
-                    Contribution::SetStep{a.slot, true, IdHash{v.hash.lo | 1, 0}, v.bytes});
+                const auto v = static_cast<std::uint32_t>(a.value_feature);
+                c.sets.push_back(Contribution::SetStep{a.slot, true, IdHash{f.topk_hash_of(v), 0},
+                                                       f.value(v).bytes});
                 break;
             }
             case AggregateFn::ratio:
@@ -238,27 +262,16 @@ const Contribution& Aggregator::contribution(EventFeatures& f) const {
 void Aggregator::add(const Contribution& c, AggState& s, Parts parts) const {
     if ((parts & kCells) != 0) {
         Cell* cells = s.cells();
-        for (const Contribution::CellStep& step : c.cells) {
+        for (const Contribution::AddStep& step : c.adds) {
+            cells[step.slot].x += step.v;
+            cells[step.slot].n += step.inc;
+        }
+        for (const Contribution::ExtremeStep& step : c.extremes) {
             Cell& cell = cells[step.slot];
-            switch (step.op) {
-                case Contribution::Op::add:
-                    // A count adds 0.0 to its x, which stays +0.0.
-                    cell.x += step.v;
-                    cell.n += step.inc;
-                    break;
-                case Contribution::Op::min:
-                    if (cell.n == 0 || step.v < cell.x) {
-                        cell.x = step.v;
-                    }
-                    cell.n = 1;
-                    break;
-                case Contribution::Op::max:
-                    if (cell.n == 0 || step.v > cell.x) {
-                        cell.x = step.v;
-                    }
-                    cell.n = 1;
-                    break;
+            if (cell.n == 0 || (step.is_min ? step.v < cell.x : step.v > cell.x)) {
+                cell.x = step.v;
             }
+            cell.n = 1;
         }
     }
     if ((parts & kSets) != 0) {

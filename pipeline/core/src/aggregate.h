@@ -70,9 +70,8 @@ class TopKCounts {
     TopKCounts(const TopKCounts&) = delete;
     TopKCounts& operator=(const TopKCounts&) = delete;
 
-    // The low half of the value's distinct-set hash (event_features.h), so an
-    // event hashes its value once for both kinds of aggregate.
-    static std::uint64_t hash(std::string_view key) { return hash128(key, 0x5bd1e995u).lo | 1; }
+    // As the event's features compute it (event_features.h).
+    static std::uint64_t hash(std::string_view key) { return topk_hash(key); }
     void add(std::string_view key, std::uint64_t h, std::int64_t n);
     std::size_t size() const { return size_; }
     template <typename F>

@@ -20,7 +20,12 @@ namespace etld::pipeline::detail {
 // The hash of a group key's canonical bytes (group_key.h), as the window
 // and session tables use it.
 inline std::uint64_t group_hash(std::string_view bytes) {
-    return hash128(bytes, 0x2545f4914f6cdd1dULL).lo;
+    return hash64(bytes, 0x2545f4914f6cdd1dULL);
+}
+
+// The hash of a top-k value's bytes in a TopKCounts table (never 0).
+inline std::uint64_t topk_hash(std::string_view bytes) {
+    return hash64(bytes, 0x5bd1e995u) | 1;
 }
 
 // A group key of the current event: its bytes and their group_hash.
@@ -44,13 +49,13 @@ struct GroupEq {
 };
 
 // A count_distinct / top_k field value of the current event: its canonical
-// bytes (Aggregator::value_bytes) and their 128-bit hash. The hash is what
-// a distinct set stores (and the changelog keeps), so it must not change.
+// bytes (Aggregator::value_bytes).
 struct ValueRef {
     std::string_view bytes;
-    IdHash hash;
 };
 
+// The 128-bit hash of a value's bytes that a distinct set stores (and the
+// changelog keeps), so it must not change.
 inline IdHash value_hash(std::string_view bytes) {
     return hash128(bytes, 0x5bd1e995u);
 }
@@ -61,22 +66,26 @@ inline IdHash value_hash(std::string_view bytes) {
 // window the event lands in; pipelines whose aggregates are defined alike
 // share one (CompiledPipeline::contribution).
 struct Contribution {
-    // count, sum, avg: x += v, n += inc; min, max: keep the smaller / larger
-    // v, n = 1.
-    enum class Op : std::uint8_t { add, min, max };
-    struct CellStep {
+    // count, sum, avg: x += v, n += inc (a count adds 0.0, so its x stays 0).
+    struct AddStep {
         std::uint32_t slot;
-        Op op;
         std::int64_t inc;
+        double v;
+    };
+    // min, max: keep the smaller / larger v; n = 1.
+    struct ExtremeStep {
+        std::uint32_t slot;
+        bool is_min;
         double v;
     };
     struct SetStep {
         std::uint32_t slot;
         bool topk;               // else count_distinct
-        IdHash hash;             // the value's hash (top-k: its low half | 1)
+        IdHash hash;             // count_distinct: value_hash; top-k: topk_hash in lo
         std::string_view bytes;  // top-k: the value's bytes
     };
-    std::vector<CellStep> cells;
+    std::vector<AddStep> adds;
+    std::vector<ExtremeStep> extremes;
     std::vector<SetStep> sets;
 };
 
@@ -94,6 +103,10 @@ class EventFeatures {
           value_stamp_(f.values.size(), 0),
           values_(f.values.size()),
           value_scratch_(f.values.size()),
+          distinct_stamp_(f.values.size(), 0),
+          distinct_hashes_(f.values.size()),
+          topk_stamp_(f.values.size(), 0),
+          topk_hashes_(f.values.size(), 0),
           group_stamp_(f.groups.size(), 0),
           groups_(f.groups.size()),
           group_bytes_(f.groups.size()),
@@ -107,6 +120,8 @@ class EventFeatures {
             std::fill(pred_stamp_.begin(), pred_stamp_.end(), 0);
             std::fill(num_stamp_.begin(), num_stamp_.end(), 0);
             std::fill(value_stamp_.begin(), value_stamp_.end(), 0);
+            std::fill(distinct_stamp_.begin(), distinct_stamp_.end(), 0);
+            std::fill(topk_stamp_.begin(), topk_stamp_.end(), 0);
             std::fill(group_stamp_.begin(), group_stamp_.end(), 0);
             std::fill(contrib_stamp_.begin(), contrib_stamp_.end(), 0);
             stamp_ = 1;
@@ -136,9 +151,23 @@ class EventFeatures {
             value_stamp_[i] = stamp_;
             const CompiledFeatures::Value& v = f_.values[i];
             values_[i].bytes = value_bytes(*e_, v.field, v.type, value_scratch_[i]);
-            values_[i].hash = value_hash(values_[i].bytes);
         }
         return values_[i];
+    }
+    // value_hash / topk_hash of value i, each computed once per event.
+    const IdHash& distinct_hash(std::uint32_t i) {
+        if (distinct_stamp_[i] != stamp_) {
+            distinct_stamp_[i] = stamp_;
+            distinct_hashes_[i] = value_hash(value(i).bytes);
+        }
+        return distinct_hashes_[i];
+    }
+    std::uint64_t topk_hash_of(std::uint32_t i) {
+        if (topk_stamp_[i] != stamp_) {
+            topk_stamp_[i] = stamp_;
+            topk_hashes_[i] = topk_hash(value(i).bytes);
+        }
+        return topk_hashes_[i];
     }
 
     const GroupRef& group(std::uint32_t i) {
@@ -176,6 +205,10 @@ class EventFeatures {
     std::vector<std::uint32_t> value_stamp_;
     std::vector<ValueRef> values_;
     std::vector<std::string> value_scratch_;
+    std::vector<std::uint32_t> distinct_stamp_;
+    std::vector<IdHash> distinct_hashes_;
+    std::vector<std::uint32_t> topk_stamp_;
+    std::vector<std::uint64_t> topk_hashes_;
     std::vector<std::uint32_t> group_stamp_;
     std::vector<GroupRef> groups_;
     std::vector<std::string> group_bytes_;

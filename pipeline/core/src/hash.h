@@ -96,4 +96,23 @@ inline IdHash hash128(std::string_view s, std::uint64_t seed = 0) {
     return h;
 }
 
+// A 64-bit hash for in-memory tables only (group keys, top-k values): about
+// a third of hash128's work for short strings. Unlike hash128 it is written
+// nowhere, so it may change from one version to the next.
+inline std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
+    constexpr std::uint64_t kA = 0x9e3779b97f4a7c15ULL;
+    constexpr std::uint64_t kB = 0xe7037ed1a0b428dbULL;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    std::uint64_t h = seed ^ (n * kA);
+    while (n > 16) {
+        h = fold_mul(load64(p) ^ kA ^ h, load64(p + 8) ^ kB);
+        p += 16;
+        n -= 16;
+    }
+    const std::uint64_t w0 = n > 8 ? load64(p) : load_partial(p, n);
+    const std::uint64_t w1 = n > 8 ? load_partial(p + 8, n - 8) : 0;
+    return fold_mul(fold_mul(w0 ^ kA ^ h, w1 ^ kB), kA ^ s.size());
+}
+
 }  // namespace etld::pipeline::detail
