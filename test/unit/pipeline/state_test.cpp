@@ -177,8 +177,9 @@ BOOST_AUTO_TEST_CASE(corrupt_records_are_errors_and_leave_the_task_usable) {
     BOOST_TEST(fresh.apply_changelog("d12", std::string_view("x")).has_value());
     Output out;
     Event ev;
-    BOOST_REQUIRE(!h.decoder.decode(Shop{"new", kT0 + 100000}.json(), ev));
-    fresh.process(ev, "", out);
+    const std::string record = Shop{"new", kT0 + 100000}.json();  // the event refers to it
+    BOOST_REQUIRE(!h.decoder.decode(record, ev));
+    fresh.process(ev, record, out);
 }
 
 BOOST_AUTO_TEST_CASE(state_of_an_edited_pipeline_is_not_restored) {
