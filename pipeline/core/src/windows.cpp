@@ -227,60 +227,14 @@ class FixedWindows final : public PipelineState {
     }
 
     void take_changelog(std::vector<StateDelta>& out) override {
-        auto order = [](const auto& a, const auto& b) {
-            return a.start != b.start ? a.start < b.start : a.node->first < b.node->first;
-        };
-        auto same = [](const auto& a, const auto& b) {
-            return a.start == b.start && a.node == b.node;
-        };
-        std::sort(dirty_.begin(), dirty_.end(), order);
-        dirty_.erase(std::unique(dirty_.begin(), dirty_.end(), same), dirty_.end());
         const auto cell_parts = paned_ ? Aggregator::kCells : Aggregator::kAll;
-        for (const DirtyWindow& d : dirty_) {
-            StateDelta delta;
-            delta.key = prefix_;
-            Writer kw(delta.key);
-            kw.i64(d.start);
-            kw.raw(d.node->first);
-            Win& w = d.node->second;
-            w.dirty = false;
-            if (!w.closed) {
-                std::string v;
-                Writer vw(v);
-                vw.u8(kWindowVersion);
-                vw.u64(p_.fingerprint);
-                vw.u32(w.revision);
-                vw.u8(w.emitted ? 1 : 0);
-                agg_.encode(w.agg, vw, cell_parts);
-                delta.value = std::move(v);
-            }
-            out.push_back(std::move(delta));
-        }
-        dirty_.clear();
-        closed_.clear();
-        std::sort(dirty_panes_.begin(), dirty_panes_.end(), order);
-        dirty_panes_.erase(std::unique(dirty_panes_.begin(), dirty_panes_.end(), same),
-                           dirty_panes_.end());
-        for (const DirtyPane& d : dirty_panes_) {
-            StateDelta delta;
-            delta.key = pane_prefix_;
-            Writer kw(delta.key);
-            kw.i64(d.start);
-            kw.raw(d.node->first);
-            Pane& pn = d.node->second;
-            pn.dirty = false;
-            if (!pn.closed) {
-                std::string v;
-                Writer vw(v);
-                vw.u8(kWindowVersion);
-                vw.u64(p_.fingerprint);
-                agg_.encode(pn.sets, vw, Aggregator::kSets);
-                delta.value = std::move(v);
-            }
-            out.push_back(std::move(delta));
-        }
-        dirty_panes_.clear();
-        closed_panes_.clear();
+        flush(dirty_, closed_, prefix_, out, [&](const Win& w, Writer& vw) {
+            vw.u32(w.revision);
+            vw.u8(w.emitted ? 1 : 0);
+            agg_.encode(w.agg, vw, cell_parts);
+        });
+        flush(dirty_panes_, closed_panes_, pane_prefix_, out,
+              [&](const Pane& pn, Writer& vw) { agg_.encode(pn.sets, vw, Aggregator::kSets); });
     }
 
     std::optional<std::string> apply(char kind, std::string_view rest,
@@ -491,6 +445,41 @@ class FixedWindows final : public PipelineState {
         }
         node->second = std::move(pn);
         return std::nullopt;
+    }
+
+    // One changelog record per dirty (start, key), in (start, key) order: its
+    // state, or a tombstone once closed; then the closed nodes are freed.
+    template <typename Dirty, typename Closed, typename Encode>
+    void flush(std::vector<Dirty>& dirty, std::vector<Closed>& closed, const std::string& prefix,
+               std::vector<StateDelta>& out, Encode encode) const {
+        std::sort(dirty.begin(), dirty.end(), [](const Dirty& a, const Dirty& b) {
+            return a.start != b.start ? a.start < b.start : a.node->first < b.node->first;
+        });
+        dirty.erase(std::unique(dirty.begin(), dirty.end(),
+                                [](const Dirty& a, const Dirty& b) {
+                                    return a.start == b.start && a.node == b.node;
+                                }),
+                    dirty.end());
+        for (const Dirty& d : dirty) {
+            StateDelta delta;
+            delta.key = prefix;
+            Writer kw(delta.key);
+            kw.i64(d.start);
+            kw.raw(d.node->first);
+            auto& state = d.node->second;
+            state.dirty = false;
+            if (!state.closed) {
+                std::string v;
+                Writer vw(v);
+                vw.u8(kWindowVersion);
+                vw.u64(p_.fingerprint);
+                encode(state, vw);
+                delta.value = std::move(v);
+            }
+            out.push_back(std::move(delta));
+        }
+        dirty.clear();
+        closed.clear();
     }
 
     // A node taken out of its table: kept until the next flush if a dirty
