@@ -1,5 +1,7 @@
 #include "pipeline/kafka/runner.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -551,6 +553,10 @@ struct Runner::Impl {
             }
             rd_kafka_assign(restorer.get(), nullptr);
         }
+        // A restore allocates and frees far more than the state it leaves
+        // (fetch buffers, records, tables outgrown while they filled), and
+        // glibc keeps freed memory mapped: give it back, once per restore.
+        malloc_trim(0);
         const auto ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
         stats.restores++;
