@@ -792,6 +792,18 @@ Latency latency_run(const Settings& s, double rate) {
             }
         }
     });
+    // etld's consumer lag (published once a second): a backlog behind the
+    // slow window ends means etld fell behind, not that a commit was slow.
+    std::vector<std::pair<double, std::int64_t>> lags;  // (records, wall ms)
+    std::thread sampler([&] {
+        while (!stop) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            if (const auto text = child.get("/metrics")) {
+                lags.emplace_back(metric(*text, "etld_consumer_lag_records").value_or(0),
+                                  wall_ms());
+            }
+        }
+    });
     LoadOptions o;
     o.keys = 1000;
     o.partitions = s.partitions;
@@ -806,6 +818,20 @@ Latency latency_run(const Settings& s, double rate) {
     stop = true;
     writer.join();
     reader.join();
+    sampler.join();
+    {
+        std::vector<double> v;
+        std::pair<double, std::int64_t> top{0, measure_from};
+        for (const auto& l : lags) {
+            if (l.second >= measure_from) {
+                v.push_back(l.first);
+                top = std::max(top, l);
+            }
+        }
+        std::printf("  etld consumer lag: p50 %.0f records, p99 %.0f, max %.0f at %.1f s\n",
+                    percentile(v, 0.5), percentile(v, 0.99), top.first,
+                    static_cast<double>(top.second - measure_from) / 1e3);
+    }
     if (const auto text = child.get("/metrics")) {
         // Where a slow result may come from: the commits themselves.
         auto bucket = [&](const char* le) {
