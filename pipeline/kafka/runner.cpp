@@ -1,5 +1,7 @@
 #include "pipeline/kafka/runner.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -88,13 +90,14 @@ struct Source {
     std::size_t keyspace = 0;  // for a repartition topic
 };
 
-std::string header_value(rd_kafka_headers_t* headers, const char* name) {
+// The last value of a header, valid while the message lives.
+std::string_view header_view(rd_kafka_headers_t* headers, const char* name) {
     const void* value = nullptr;
     size_t size = 0;
     if (headers != nullptr &&
         rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         value != nullptr) {
-        return std::string(static_cast<const char*>(value), size);
+        return {static_cast<const char*>(value), size};
     }
     return {};
 }
@@ -122,6 +125,7 @@ struct Runner::Impl {
     Event event;
     Output output;
     std::vector<StateDelta> deltas;
+    std::string source_value;  // kSourceHeader of the record being repartitioned
 
     std::map<TaskId, Task> tasks;
     std::map<TaskId, TaskCounters> seen_counters;
@@ -549,6 +553,10 @@ struct Runner::Impl {
             }
             rd_kafka_assign(restorer.get(), nullptr);
         }
+        // A restore allocates and frees far more than the state it leaves
+        // (fetch buffers, records, tables outgrown while they filled), and
+        // glibc keeps freed memory mapped: give it back, once per restore.
+        malloc_trim(0);
         const auto ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
         stats.restores++;
@@ -675,9 +683,11 @@ struct Runner::Impl {
     }
 
     // Produces one record in the current transaction. Ownership of `headers`
-    // (may be null) passes to this call. A failure marks the cycle for abort.
+    // (may be null) passes to this call; a non-empty `source` becomes the
+    // record's one kSourceHeader instead. A failure marks the cycle for abort.
     void send(const std::string& topic, std::int32_t partition, std::string_view key,
-              std::optional<std::string_view> value, rd_kafka_headers_t* headers) {
+              std::optional<std::string_view> value, rd_kafka_headers_t* headers,
+              std::string_view source = {}) {
         ensure_transaction();
         if (cycle_error) {
             if (headers != nullptr) {
@@ -687,7 +697,7 @@ struct Runner::Impl {
         }
         rd_kafka_topic_t* rkt = topic_handle(topic);
         while (true) {
-            std::array<rd_kafka_vu_t, 6> vus{};
+            std::array<rd_kafka_vu_t, 7> vus{};
             size_t n = 0;
             vus[n].vtype = RD_KAFKA_VTYPE_RKT;
             vus[n++].u.rkt = rkt;
@@ -708,6 +718,11 @@ struct Runner::Impl {
             if (headers != nullptr) {
                 vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
                 vus[n++].u.headers = headers;
+            } else if (!source.empty()) {
+                vus[n].vtype = RD_KAFKA_VTYPE_HEADER;
+                vus[n].u.header.name = kSourceHeader;
+                vus[n].u.header.val = source.data();
+                vus[n++].u.header.size = static_cast<ssize_t>(source.size());
             }
             auto error = KafkaError::from(rd_kafka_produceva(producer.get(), vus.data(), n));
             if (!error) {
@@ -725,30 +740,38 @@ struct Runner::Impl {
         }
     }
 
-    // Built for every repartitioned record: no temporary strings.
+    // The three documented source headers of a late record or dead letter.
+    // A record read from a repartition topic has them in its one
+    // kSourceHeader (or, written by an etld before that header, as the three
+    // headers themselves); any other record is its own source.
     rd_kafka_headers_t* source_headers(const rd_kafka_message_t* msg) {
-        rd_kafka_headers_t* headers = rd_kafka_headers_new(6);
+        rd_kafka_headers_t* headers = rd_kafka_headers_new(8);
         rd_kafka_headers_t* incoming = nullptr;
-        // Records from a repartition topic carry their original coordinates.
-        if (rd_kafka_message_headers(msg, &incoming) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            !header_value(incoming, "etld.source.topic").empty()) {
-            add_header(headers, "etld.source.topic", header_value(incoming, "etld.source.topic"));
-            add_header(headers, "etld.source.partition",
-                       header_value(incoming, "etld.source.partition"));
-            add_header(headers, "etld.source.offset", header_value(incoming, "etld.source.offset"));
-        } else {
-            std::array<char, 24> digits{};
-            add_header(headers, "etld.source.topic", rd_kafka_topic_name(msg->rkt));
-            auto end =
-                std::to_chars(digits.data(), digits.data() + digits.size(), msg->partition).ptr;
-            add_header(
-                headers, "etld.source.partition",
-                std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
-            end = std::to_chars(digits.data(), digits.data() + digits.size(), msg->offset).ptr;
-            add_header(
-                headers, "etld.source.offset",
-                std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+        if (rd_kafka_message_headers(msg, &incoming) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (auto c = parse_source(header_view(incoming, kSourceHeader))) {
+                add_header(headers, "etld.source.topic", c->topic);
+                add_header(headers, "etld.source.partition", c->partition);
+                add_header(headers, "etld.source.offset", c->offset);
+                return headers;
+            }
+            if (!header_view(incoming, "etld.source.topic").empty()) {
+                add_header(headers, "etld.source.topic",
+                           header_view(incoming, "etld.source.topic"));
+                add_header(headers, "etld.source.partition",
+                           header_view(incoming, "etld.source.partition"));
+                add_header(headers, "etld.source.offset",
+                           header_view(incoming, "etld.source.offset"));
+                return headers;
+            }
         }
+        std::array<char, 24> digits{};
+        add_header(headers, "etld.source.topic", rd_kafka_topic_name(msg->rkt));
+        auto end = std::to_chars(digits.data(), digits.data() + digits.size(), msg->partition).ptr;
+        add_header(headers, "etld.source.partition",
+                   std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+        end = std::to_chars(digits.data(), digits.data() + digits.size(), msg->offset).ptr;
+        add_header(headers, "etld.source.offset",
+                   std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
         return headers;
     }
 
@@ -816,20 +839,21 @@ struct Runner::Impl {
         }
         if (source->second.input) {
             // The source coordinates are the same for every repartition
-            // topic: built once, copied for the others.
-            HeadersPtr coordinates;
+            // topic: formatted once.
+            source_value.clear();
             for (std::size_t k = 0; k < topology.keyspaces.size(); ++k) {
                 const Keyspace& ks = topology.keyspaces[k];
                 if (ks.direct) {
                     run_task({k, msg->partition}, raw, msg);
                 } else {
-                    if (!coordinates) {
-                        coordinates.reset(source_headers(msg));
+                    if (source_value.empty()) {
+                        format_source(source_value, rd_kafka_topic_name(msg->rkt), msg->partition,
+                                      msg->offset);
                     }
-                    rd_kafka_headers_t* headers = rd_kafka_headers_copy(coordinates.get());
                     stats.repartitioned++;
                     const std::string key = group_key(ks);
-                    send(ks.repartition_topic, repartition_partition(key), key, raw, headers);
+                    send(ks.repartition_topic, repartition_partition(key), key, raw, nullptr,
+                         source_value);
                 }
             }
         } else {

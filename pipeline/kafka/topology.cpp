@@ -17,6 +17,46 @@ std::string topic_safe(const std::string& text) {
     return out;
 }
 
+void format_source(std::string& out, std::string_view topic, std::int32_t partition,
+                   std::int64_t offset) {
+    std::array<char, 24> digits{};
+    out.assign(topic);
+    out += ':';
+    out.append(digits.data(),
+               std::to_chars(digits.data(), digits.data() + digits.size(), partition).ptr);
+    out += ':';
+    out.append(digits.data(),
+               std::to_chars(digits.data(), digits.data() + digits.size(), offset).ptr);
+}
+
+std::optional<SourceCoordinates> parse_source(std::string_view value) {
+    auto all_digits = [](std::string_view s) {
+        if (s.empty() || s.size() > 19) {
+            return false;
+        }
+        for (const char c : s) {
+            if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+        return true;
+    };
+    const auto last = value.rfind(':');
+    if (last == std::string_view::npos || last == 0) {
+        return std::nullopt;
+    }
+    const auto middle = value.rfind(':', last - 1);
+    if (middle == std::string_view::npos || middle == 0) {
+        return std::nullopt;
+    }
+    SourceCoordinates c{value.substr(0, middle), value.substr(middle + 1, last - middle - 1),
+                        value.substr(last + 1)};
+    if (!all_digits(c.partition) || !all_digits(c.offset)) {
+        return std::nullopt;
+    }
+    return c;
+}
+
 std::string repartition_key(const EventSchema& schema, const Keyspace& keyspace,
                             const Event& event) {
     std::string key;

@@ -751,6 +751,7 @@ Latency latency_run(const Settings& s, double rate) {
     const std::int64_t measure_from = wall_ms() + 3000;
     std::vector<double> samples;
     std::map<std::string, std::vector<double>> by_pipeline;
+    std::map<std::int64_t, double> worst_by_due;  // the slowest result of each due time
     std::thread reader([&] {
         kafka::Properties props = base_consumer(s, name + "-reader");
         props.emplace_back("fetch.wait.max.ms", "5");
@@ -780,12 +781,26 @@ Latency latency_run(const Settings& s, double rate) {
             const std::int64_t due = *end + kOutOfOrdernessMs;
             if (due >= measure_from) {
                 samples.push_back(static_cast<double>(now - due));
+                auto& worst = worst_by_due[due];
+                worst = std::max(worst, static_cast<double>(now - due));
                 const auto at = value.find("\"pipeline\":\"");
                 if (at != std::string_view::npos) {
                     const auto from = at + 12;
                     by_pipeline[std::string(value.substr(from, value.find('"', from) - from))]
                         .push_back(static_cast<double>(now - due));
                 }
+            }
+        }
+    });
+    // etld's consumer lag (published once a second): a backlog behind the
+    // slow window ends means etld fell behind, not that a commit was slow.
+    std::vector<std::pair<double, std::int64_t>> lags;  // (records, wall ms)
+    std::thread sampler([&] {
+        while (!stop) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            if (const auto text = child.get("/metrics")) {
+                lags.emplace_back(metric(*text, "etld_consumer_lag_records").value_or(0),
+                                  wall_ms());
             }
         }
     });
@@ -803,6 +818,37 @@ Latency latency_run(const Settings& s, double rate) {
     stop = true;
     writer.join();
     reader.join();
+    sampler.join();
+    {
+        std::vector<double> v;
+        std::pair<double, std::int64_t> top{0, measure_from};
+        for (const auto& l : lags) {
+            if (l.second >= measure_from) {
+                v.push_back(l.first);
+                top = std::max(top, l);
+            }
+        }
+        std::printf("  etld consumer lag: p50 %.0f records, p99 %.0f, max %.0f at %.1f s\n",
+                    percentile(v, 0.5), percentile(v, 0.99), top.first,
+                    static_cast<double>(top.second - measure_from) / 1e3);
+    }
+    if (const auto text = child.get("/metrics")) {
+        // Where a slow result may come from: the commits themselves.
+        auto bucket = [&](const char* le) {
+            const std::string line =
+                std::string("etld_commit_duration_seconds_bucket{le=\"") + le + "\"} ";
+            const auto at = text->find(line);
+            return at == std::string::npos ? NAN
+                                           : std::strtod(text->c_str() + at + line.size(), nullptr);
+        };
+        const double n = metric(*text, "etld_commit_duration_seconds_count").value_or(0);
+        const double sum = metric(*text, "etld_commit_duration_seconds_sum").value_or(0);
+        std::printf(
+            "  commits during the latency run: %.0f, mean %.1f ms, over 50 ms %.0f, over "
+            "100 ms %.0f, over 250 ms %.0f\n",
+            n, n > 0 ? sum * 1e3 / n : NAN, n - bucket("0.05"), n - bucket("0.1"),
+            n - bucket("0.25"));
+    }
     child.stop();
     std::filesystem::remove_all(child.dir());
     Latency l;
@@ -812,6 +858,22 @@ Latency latency_run(const Settings& s, double rate) {
     l.p50_ms = percentile(samples, 0.50);
     l.p99_ms = percentile(samples, 0.99);
     l.max_ms = percentile(samples, 1.0);
+    // The slowest window ends, and when they fell: the start of the run, or
+    // evenly spread (periodic stalls), tell different stories.
+    std::vector<std::pair<double, std::int64_t>> slowest;
+    for (const auto& [due, ms] : worst_by_due) {
+        slowest.emplace_back(ms, due);
+    }
+    std::sort(slowest.rbegin(), slowest.rend());
+    std::string text;
+    for (std::size_t i = 0; i < slowest.size() && i < 5; ++i) {
+        text += (i > 0 ? ", " : "") + std::to_string(static_cast<int>(slowest[i].first)) +
+                " ms at " +
+                std::to_string(static_cast<double>(slowest[i].second - measure_from) / 1e3)
+                    .substr(0, 5) +
+                " s";
+    }
+    std::printf("  slowest window ends (latency, time into the run): %s\n", text.c_str());
     for (const auto& [pipeline_name, v] : by_pipeline) {
         std::printf("  latency of %s: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%zu results)\n",
                     pipeline_name.c_str(), percentile(v, 0.5), percentile(v, 0.99),

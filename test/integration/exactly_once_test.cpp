@@ -198,6 +198,8 @@ void run_scenario(std::uint64_t seed, int events, Disruption disruption) {
                         "dead letters: " << dead.size() << ", expected " << expected.dead.size());
     BOOST_CHECK_MESSAGE(late == expected.late,
                         "late records: " << late.size() << ", expected " << expected.late.size());
+    test::check_source_headers(s, test::read_all(s.late, "read_committed"), "late topic");
+    test::check_source_headers(s, test::read_all(s.dead, "read_committed"), "dead-letter topic");
     test::check_repartitioned_once(s, expected);
 
     // SQLite is never the source of truth: delete it and it comes back.

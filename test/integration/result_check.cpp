@@ -311,6 +311,36 @@ Labelled labelled(const std::vector<ConsumedRecord>& records, const std::string&
     return out;
 }
 
+void check_source_headers(const Scenario& s, const std::vector<ConsumedRecord>& records,
+                          const std::string& what) {
+    std::map<std::pair<int, std::int64_t>, std::string> input;
+    for (const auto& r : read_all(s.input, "read_uncommitted")) {
+        input[{r.partition, r.offset}] = r.value;
+    }
+    std::size_t wrong = 0;
+    for (const auto& r : records) {
+        auto header = [&](const char* name) {
+            auto it = r.headers.find(name);
+            return it == r.headers.end() ? std::string() : it->second;
+        };
+        const std::string partition = header("etld.source.partition");
+        const std::string offset = header("etld.source.offset");
+        const bool parsed = !partition.empty() && !offset.empty() &&
+                            partition.find_first_not_of("0123456789") == std::string::npos &&
+                            offset.find_first_not_of("0123456789") == std::string::npos;
+        auto it = parsed ? input.find({std::stoi(partition), std::stoll(offset)}) : input.end();
+        if (header("etld.source.topic") != s.input || it == input.end() || it->second != r.value) {
+            if (++wrong <= 10) {
+                BOOST_ERROR(what << ": a record names source '" << header("etld.source.topic")
+                                 << "' " << partition << "@" << offset
+                                 << ", which is not the input record it copies");
+            }
+        }
+    }
+    BOOST_CHECK_MESSAGE(wrong == 0, what << ": " << wrong << " of " << records.size()
+                                         << " records with wrong source headers");
+}
+
 void check_repartitioned_once(const Scenario& s, const Expected& expected) {
     std::set<std::string> rejected;
     for (const auto& [reason, raw] : expected.dead) {
@@ -327,15 +357,18 @@ void check_repartitioned_once(const Scenario& s, const Expected& expected) {
     for (const auto& topic : s.repartition_topics()) {
         std::map<Coordinates, int> seen;
         for (const auto& r : read_all(topic, "read_committed")) {
-            auto header = [&](const char* name) {
-                auto it = r.headers.find(name);
-                return it == r.headers.end() ? std::string() : it->second;
-            };
+            // One header, "<input topic>:<partition>:<offset>".
+            auto it = r.headers.find("etld.source");
+            const std::string source = it == r.headers.end() ? std::string() : it->second;
+            const auto last = source.rfind(':');
+            const auto middle = last == std::string::npos || last == 0
+                                    ? std::string::npos
+                                    : source.rfind(':', last - 1);
             BOOST_REQUIRE_MESSAGE(
-                header("etld.source.topic") == s.input,
-                topic << " holds a record from '" << header("etld.source.topic") << "'");
-            seen[{std::stoi(header("etld.source.partition")),
-                  std::stoll(header("etld.source.offset"))}]++;
+                middle != std::string::npos && source.substr(0, middle) == s.input,
+                topic << " holds a record from '" << source << "'");
+            seen[{std::stoi(source.substr(middle + 1, last - middle - 1)),
+                  std::stoll(source.substr(last + 1))}]++;
         }
         std::size_t differences = 0;
         for (const auto& c : wanted) {

@@ -56,9 +56,16 @@ void check_rows(const Rows& actual, const Rows& expected, const std::string& wha
 // The records with the value of their `header` as label.
 Labelled labelled(const std::vector<ConsumedRecord>& records, const std::string& header);
 
+// Checks that every record (late or dead letter) names, in its
+// etld.source.topic / .partition / .offset headers, the input record it
+// copies — repartitioned ones included, whose coordinates travel in the
+// repartition topic's one etld.source header.
+void check_source_headers(const Scenario& s, const std::vector<ConsumedRecord>& records,
+                          const std::string& what);
+
 // Checks that every input record the model does not reject, and nothing
 // else, appears exactly once in each repartition topic (by the source
-// coordinates etld puts in the headers). A transaction committed twice for the same
+// coordinates etld puts in their etld.source header). A transaction committed twice for the same
 // input — by a zombie, or after a crash — shows up here even where dedup
 // would hide it from the results.
 void check_repartitioned_once(const Scenario& s, const Expected& expected);

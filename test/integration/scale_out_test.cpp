@@ -200,6 +200,8 @@ void check_everything(const test::Scenario& s, Group& group, const test::Expecte
                 expected.dead);
     BOOST_CHECK(test::labelled(test::read_all(s.late, "read_committed"), "etld.pipeline") ==
                 expected.late);
+    test::check_source_headers(s, test::read_all(s.late, "read_committed"), "late topic");
+    test::check_source_headers(s, test::read_all(s.dead, "read_committed"), "dead-letter topic");
     test::check_repartitioned_once(s, expected);
 
     const std::string question =
