@@ -42,6 +42,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -1239,18 +1240,23 @@ int run_all(Settings s) {
     }
     // Memory per item from the resident sizes: ids from the 1e6-ids run
     // against the baseline, windows from the 1e6-windows run against the
-    // 1e6-ids run (both hold the same number of ids).
-    const Restore& base = restores.front();
-    const Restore& ids = restores.back();
-    const Restore& wins = restores[restores.size() - 2];
-    const double per_id = (ids.resident_mb - base.resident_mb) * 1048576.0 /
-                          static_cast<double>(ids.events - base.events);
-    const double per_window =
-        (wins.resident_mb - ids.resident_mb) * 1048576.0 / (wins.open_windows - ids.open_windows);
-    std::printf(
-        "\nresident memory: %.0f bytes per dedup id, %.0f bytes per open window "
-        "(1h tumbling, count + sum, by user_id)\n",
-        per_id, per_window);
+    // 1e6-ids run (both hold the same number of ids). Only with the restore
+    // phase, which makes all three.
+    double per_id = std::numeric_limits<double>::quiet_NaN();
+    double per_window = std::numeric_limits<double>::quiet_NaN();
+    if (restores.size() >= 3) {
+        const Restore& base = restores.front();
+        const Restore& ids = restores.back();
+        const Restore& wins = restores[restores.size() - 2];
+        per_id = (ids.resident_mb - base.resident_mb) * 1048576.0 /
+                 static_cast<double>(ids.events - base.events);
+        per_window = (wins.resident_mb - ids.resident_mb) * 1048576.0 /
+                     (wins.open_windows - ids.open_windows);
+        std::printf(
+            "\nresident memory: %.0f bytes per dedup id, %.0f bytes per open window "
+            "(1h tumbling, count + sum, by user_id)\n",
+            per_id, per_window);
+    }
     std::printf(
         "\nengine only (no Kafka; decode + dedup + tumbling + sliding + session): "
         "%.0f events/s wall, %.0f events per CPU-second of one core\n",
