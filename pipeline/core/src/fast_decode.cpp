@@ -31,10 +31,9 @@ bool is_ws(char c) {
            (c == ' ' || c == '\n' || c == '\r' || c == '\t');
 }
 
-// 10^0 .. 10^22: every one exactly representable as a double.
-constexpr double kExactPowers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+// 10^0 .. 10^15: every one an exact double.
+constexpr double kExactPowers[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
 // The first byte in [p, end) that ends or complicates a plain string: a
 // quote, a backslash, a control character or a non-ASCII byte.
@@ -280,10 +279,11 @@ bool FastDecoder::decode(std::string_view record, Event& out, std::optional<Proc
             return digits <= 18 && tok.text != "-0";
         }
         tok.kind = Kind::number;
-        if (!exponent && mantissa_digits <= 15 && fraction_digits <= 22) {
-            // Exact: a mantissa below 10^15 < 2^53 and a power of ten up to
-            // 10^22 are both exact doubles, and one IEEE division rounds
-            // correctly, so this is the double from_chars would give.
+        if (!exponent && mantissa_digits <= 15) {
+            // Exact: a mantissa below 10^15 < 2^53 and 10^fraction_digits
+            // (fraction_digits <= mantissa_digits) are both exact doubles,
+            // and one IEEE division rounds correctly, so this is the double
+            // from_chars would give.
             const double v = static_cast<double>(mantissa) / kExactPowers[fraction_digits];
             tok.number = *start == '-' ? -v : v;
             return true;

@@ -37,11 +37,6 @@ class KeyTable {
             delete s.node;
         }
     }
-    KeyTable(KeyTable&& o) noexcept : slots_(std::move(o.slots_)), size_(o.size_) {
-        o.slots_.clear();
-        o.size_ = 0;
-    }
-    KeyTable& operator=(KeyTable&&) = delete;
     KeyTable(const KeyTable&) = delete;
     KeyTable& operator=(const KeyTable&) = delete;
 

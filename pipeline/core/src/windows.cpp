@@ -315,13 +315,11 @@ class FixedWindows final : public PipelineState {
     using Node = Bucket::Node;
     using PaneBucket = KeyTable<Pane>;
     using PaneNode = PaneBucket::Node;
-    struct DirtyWindow {
+    // A (start, key) whose changelog record is due at the next flush.
+    template <typename N>
+    struct Dirty {
         std::int64_t start;
-        Node* node;
-    };
-    struct DirtyPane {
-        std::int64_t start;
-        PaneNode* node;
+        N* node;
     };
 
     static bool uses_panes(const CompiledPipeline& p) {
@@ -449,18 +447,19 @@ class FixedWindows final : public PipelineState {
 
     // One changelog record per dirty (start, key), in (start, key) order: its
     // state, or a tombstone once closed; then the closed nodes are freed.
-    template <typename Dirty, typename Closed, typename Encode>
-    void flush(std::vector<Dirty>& dirty, std::vector<Closed>& closed, const std::string& prefix,
-               std::vector<StateDelta>& out, Encode encode) const {
-        std::sort(dirty.begin(), dirty.end(), [](const Dirty& a, const Dirty& b) {
+    template <typename N, typename Encode>
+    void flush(std::vector<Dirty<N>>& dirty, std::vector<std::unique_ptr<N>>& closed,
+               const std::string& prefix, std::vector<StateDelta>& out, Encode encode) const {
+        using D = Dirty<N>;
+        std::sort(dirty.begin(), dirty.end(), [](const D& a, const D& b) {
             return a.start != b.start ? a.start < b.start : a.node->first < b.node->first;
         });
         dirty.erase(std::unique(dirty.begin(), dirty.end(),
-                                [](const Dirty& a, const Dirty& b) {
+                                [](const D& a, const D& b) {
                                     return a.start == b.start && a.node == b.node;
                                 }),
                     dirty.end());
-        for (const Dirty& d : dirty) {
+        for (const D& d : dirty) {
             StateDelta delta;
             delta.key = prefix;
             Writer kw(delta.key);
@@ -510,18 +509,15 @@ class FixedWindows final : public PipelineState {
         }
     }
 
-    void mark_dirty(std::int64_t start, Node* node) {
+    template <typename N>
+    static void mark(std::vector<Dirty<N>>& dirty, std::int64_t start, N* node) {
         if (!node->second.dirty) {
             node->second.dirty = true;
-            dirty_.push_back(DirtyWindow{start, node});
+            dirty.push_back(Dirty<N>{start, node});
         }
     }
-    void mark_pane_dirty(std::int64_t start, PaneNode* node) {
-        if (!node->second.dirty) {
-            node->second.dirty = true;
-            dirty_panes_.push_back(DirtyPane{start, node});
-        }
-    }
+    void mark_dirty(std::int64_t start, Node* node) { mark(dirty_, start, node); }
+    void mark_pane_dirty(std::int64_t start, PaneNode* node) { mark(dirty_panes_, start, node); }
 
     // A bucket's nodes in key order, so emission order is deterministic.
     static std::vector<Node*> sorted(const Bucket& b) {
@@ -555,8 +551,8 @@ class FixedWindows final : public PipelineState {
     std::vector<Win*> touched_;
     std::vector<std::vector<AggregateValue>> befores_;
     std::size_t open_ = 0;
-    std::vector<DirtyWindow> dirty_;
-    std::vector<DirtyPane> dirty_panes_;
+    std::vector<Dirty<Node>> dirty_;
+    std::vector<Dirty<PaneNode>> dirty_panes_;
     std::vector<std::unique_ptr<Node>> closed_;
     std::vector<std::unique_ptr<PaneNode>> closed_panes_;
 };
