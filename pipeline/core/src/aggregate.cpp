@@ -10,24 +10,6 @@
 
 namespace etld::pipeline::detail {
 
-namespace {
-
-// Equality of two byte strings of length n; top-k values are short, where a
-// call to memcmp costs more than the comparison.
-bool same_bytes(const char* a, const char* b, std::size_t n) {
-    while (n > 8) {
-        if (load64(a) != load64(b)) {
-            return false;
-        }
-        a += 8;
-        b += 8;
-        n -= 8;
-    }
-    return load_partial(a, n) == load_partial(b, n);
-}
-
-}  // namespace
-
 bool DistinctSet::insert(IdHash h) {
     if (cap_ == 0) {
         if (size_ == 0) {
@@ -78,37 +60,64 @@ void DistinctSet::grow() {
     delete[] old;
 }
 
+TopKCounts::~TopKCounts() {
+    for (std::uint32_t i = 0; i < cap_; ++i) {
+        if (slots_[i].h != 0 && slots_[i].len == kFar) {
+            delete slots_[i].far();
+        }
+    }
+    delete[] slots_;
+}
+
 void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
     if ((size_ + 1) * 10 > cap_ * 7) {
         grow();
     }
     const std::size_t mask = cap_ - 1;
+    const bool inline_key = key.size() <= kInline;
     for (std::size_t i = (h >> 7) & mask;; i = (i + 1) & mask) {
         Slot& s = slots_[i];
         if (s.h == 0) {
             s.h = h;
             s.count = n;
-            s.key.assign(key);
+            if (inline_key) {
+                std::memcpy(s.bytes, key.data(), key.size());
+                s.len = static_cast<std::uint8_t>(key.size());
+            } else {
+                auto* far = new std::string(key);
+                std::memcpy(s.bytes, &far, sizeof far);
+                s.len = kFar;
+            }
             ++size_;
             return;
         }
-        if (s.h == h && s.key.size() == key.size() &&
-            same_bytes(s.key.data(), key.data(), key.size())) {
+        if (s.h == h &&
+            (inline_key ? s.len == key.size() && same_bytes(s.bytes, key.data(), key.size())
+                        : s.len == kFar && *s.far() == key)) {
             s.count += n;
             return;
         }
     }
 }
 
+void TopKCounts::place(const Slot& s) {
+    const std::size_t mask = cap_ - 1;
+    std::size_t i = (s.h >> 7) & mask;
+    while (slots_[i].h != 0) {
+        i = (i + 1) & mask;
+    }
+    slots_[i] = s;
+}
+
 void TopKCounts::grow() {
     Slot* old = slots_;
     const std::uint32_t old_cap = cap_;
     cap_ = cap_ == 0 ? 8 : cap_ * 2;
-    slots_ = new Slot[cap_];
-    size_ = 0;
+    slots_ = new Slot[cap_]();
+    // Slots move as bytes: a far value's string keeps its owner's pointer.
     for (std::uint32_t i = 0; i < old_cap; ++i) {
         if (old[i].h != 0) {
-            add(old[i].key, old[i].h, old[i].count);
+            place(old[i]);
         }
     }
     delete[] old;

@@ -5,6 +5,7 @@
 // encode/decode for the changelog).
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -62,11 +63,13 @@ class DistinctSet {
 
 // Counts per value for top_k: a flat open-addressing table keyed by the
 // value's hash, computed once per event and reused for every window the
-// event lands in. Grows only while its window is open.
+// event lands in. Grows only while its window is open. A slot is 32 bytes
+// and holds a value of up to 15 bytes itself (product names, user ids), so
+// counting reads one line; longer values live in their own string.
 class TopKCounts {
   public:
     TopKCounts() = default;
-    ~TopKCounts() { delete[] slots_; }
+    ~TopKCounts();
     TopKCounts(const TopKCounts&) = delete;
     TopKCounts& operator=(const TopKCounts&) = delete;
 
@@ -78,18 +81,31 @@ class TopKCounts {
     void for_each(F&& f) const {
         for (std::uint32_t i = 0; i < cap_; ++i) {
             if (slots_[i].h != 0) {
-                f(std::string_view(slots_[i].key), slots_[i].count);
+                f(slots_[i].key(), slots_[i].count);
             }
         }
     }
 
   private:
+    static constexpr std::size_t kInline = 15;
+    static constexpr std::uint8_t kFar = 0xff;
     struct Slot {
-        std::uint64_t h = 0;  // 0 = empty; real hashes have the low bit set
-        std::int64_t count = 0;
-        std::string key;
+        std::uint64_t h;  // 0 = empty; real hashes have the low bit set
+        std::int64_t count;
+        char bytes[kInline];  // the value, or (len == kFar) a std::string*
+        std::uint8_t len;
+        std::string* far() const {
+            std::string* s = nullptr;
+            std::memcpy(&s, bytes, sizeof s);
+            return s;
+        }
+        std::string_view key() const {
+            return len == kFar ? std::string_view(*far()) : std::string_view(bytes, len);
+        }
     };
+    static_assert(sizeof(Slot) == 32);
     void grow();
+    void place(const Slot& s);
     Slot* slots_ = nullptr;
     std::uint32_t cap_ = 0;
     std::uint32_t size_ = 0;

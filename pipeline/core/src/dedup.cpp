@@ -189,12 +189,61 @@ void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
     }
 }
 
+void DedupSet::compact(std::int64_t cutoff) {
+    const std::size_t n = slots_.size();
+    min_time_ = std::numeric_limits<std::int64_t>::max();
+    if (size_ == 0 || n == 0) {
+        return;
+    }
+    // As in rebuild(), but within the table: from a slot no probe run
+    // crosses, positions counted from it (u) never wrap for any entry, and
+    // each live entry moves to max(its home, the slot after the previous
+    // live one). That is never after where it stood, so the walk only
+    // writes slots it has already read.
+    std::size_t begin = 0;
+    while (begin < n && !empty(slots_[begin].id) && home(slots_[begin].id) != begin) {
+        ++begin;
+    }
+    if (begin == n) {
+        // Every slot full and none at home cannot happen below 100% load;
+        // fall back to copying.
+        rebuild(n, cutoff);
+        return;
+    }
+    auto at = [&](std::size_t u) -> Entry& {
+        return slots_[begin + u < n ? begin + u : begin + u - n];
+    };
+    std::size_t next = 0;  // unrolled position after the last entry kept
+    std::size_t live = 0;
+    for (std::size_t u = 0; u < n; ++u) {
+        Entry& e = at(u);
+        if (empty(e.id)) {
+            continue;
+        }
+        if (e.time < cutoff) {
+            e = Entry{};
+            continue;
+        }
+        const std::size_t h = home(e.id);
+        const std::size_t hu = h >= begin ? h - begin : h + n - begin;
+        const std::size_t to = std::max(hu, next);
+        if (to != u) {
+            at(to) = e;
+            e = Entry{};
+        }
+        min_time_ = std::min(min_time_, at(to).time);
+        next = to + 1;
+        ++live;
+    }
+    size_ = live;
+}
+
 void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
     if (over(size_ + 1, slots_.size())) {
         std::size_t live = size_;
         if (min_time_ < cutoff) {
             // Expired entries exist: drop them rather than grow.
-            rebuild(slots_.size(), cutoff);
+            compact(cutoff);
             live = size_;
         }
         if (over(live + 1, slots_.size()) || live * 100 < slots_.size() * kMinLoadPct) {

@@ -79,6 +79,8 @@ class DedupSet {
     void place_from(std::size_t pos, std::size_t dist, Entry e);
     void place(Entry e);
     void rebuild(std::size_t capacity, std::int64_t cutoff);
+    // Drops the entries with time < cutoff without a new table.
+    void compact(std::int64_t cutoff);
 
     // A zero-filled array of slots (all-zero = empty).
     class Slots {

@@ -58,6 +58,20 @@ inline std::uint64_t load_partial(const char* p, std::size_t n) {
     return byte(0) | byte(n / 2) | byte(n - 1);
 }
 
+// Equality of two byte strings of length n, for the short keys of the
+// engine's tables, where a call to memcmp costs more than the comparison.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+    while (n > 8) {
+        if (load64(a) != load64(b)) {
+            return false;
+        }
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    return load_partial(a, n) == load_partial(b, n);
+}
+
 inline IdHash hash128(std::string_view s, std::uint64_t seed = 0) {
     constexpr std::uint64_t kA = 0x9e3779b97f4a7c15ULL;
     constexpr std::uint64_t kB = 0xe7037ed1a0b428dbULL;

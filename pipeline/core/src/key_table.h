@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "event_features.h"
+#include "hash.h"
 
 namespace etld::pipeline::detail {
 
@@ -53,7 +54,8 @@ class KeyTable {
             if (s.node == nullptr) {
                 return nullptr;
             }
-            if (s.hash == g.hash && s.node->first == g.bytes) {
+            if (s.hash == g.hash && s.node->first.size() == g.bytes.size() &&
+                same_bytes(s.node->first.data(), g.bytes.data(), g.bytes.size())) {
                 return s.node;
             }
         }

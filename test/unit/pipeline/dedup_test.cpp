@@ -1,7 +1,11 @@
 #include "dedup.h"
 #include "event_features.h"
 
+#include <algorithm>
 #include <limits>
+#include <random>
+#include <string>
+#include <unordered_map>
 
 #include "test_support.h"
 
@@ -93,6 +97,47 @@ BOOST_AUTO_TEST_CASE(expired_ids_are_dropped_instead_of_growing_the_table) {
         set.insert(hash_id("id-" + std::to_string(i)), i, i - 10000);
     }
     BOOST_TEST(set.capacity() < 40000u);
+}
+
+BOOST_AUTO_TEST_CASE(check_and_insert_agrees_with_a_map_while_ids_expire_and_the_table_compacts) {
+    // Reference: each id's latest accepted time; a copy is a duplicate iff
+    // that time is >= the cutoff. Times arrive out of order, ids repeat
+    // (some within the horizon, some after expiring), the cutoff rises.
+    detail::DedupSet set;
+    std::unordered_map<std::string, std::int64_t> latest;
+    std::mt19937_64 rng(20261202);
+    std::int64_t frontier = 0;
+    std::int64_t cutoff = kNoCutoff;
+    std::size_t duplicates = 0;
+    std::size_t max_capacity = 0;
+    for (int i = 0; i < 300000; ++i) {
+        frontier += static_cast<std::int64_t>(rng() % 3);
+        const std::int64_t t = frontier - static_cast<std::int64_t>(rng() % 500);
+        const int n = rng() % 4 == 0 ? i - static_cast<int>(rng() % 12000) : i;
+        const std::string id = "id-" + std::to_string(n);
+        if (i >= 1000) {
+            cutoff = frontier - 5000;
+        }
+        const auto it = latest.find(id);
+        const bool expected = it != latest.end() && it->second >= cutoff;
+        BOOST_REQUIRE_EQUAL(set.check_and_insert(hash_id(id), t, cutoff), expected);
+        if (expected) {
+            ++duplicates;
+        } else if (it == latest.end()) {
+            latest.emplace(id, t);
+        } else {
+            it->second = std::max(it->second, t);
+        }
+        max_capacity = std::max(max_capacity, set.capacity());
+    }
+    // Both kinds of copies occurred, and expiry kept the table near the
+    // live ids (about 7,500 within the horizon) instead of all 300,000.
+    BOOST_TEST(duplicates > 10000u);
+    BOOST_TEST(duplicates < 60000u);
+    BOOST_TEST(max_capacity < 40000u);
+    for (const auto& [id, time] : latest) {
+        BOOST_REQUIRE_EQUAL(set.contains(hash_id(id), cutoff), time >= cutoff);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(ids_are_written_as_one_segment_per_flush_and_tombstoned_when_expired) {

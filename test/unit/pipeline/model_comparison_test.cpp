@@ -160,8 +160,11 @@ std::string time_text(Gen& g, std::int64_t ms) {
 std::vector<Input> random_stream(Gen& g, int n) {
     static const std::vector<std::string> types = {"view", "view", "add_to_cart", "purchase",
                                                    "remove_from_cart"};
-    static const std::vector<std::string> products = {"laptop", "mouse", "keyboard", "monitor",
-                                                      "headphones"};
+    // Top-k tables keep values of up to 15 bytes in their slots and longer
+    // ones apart: names on both sides of that line.
+    static const std::vector<std::string> products = {
+        "laptop",     "mouse",           "keyboard",         "monitor",
+        "headphones", "mechanical_keyb", "mechanical_keyb2", "noise_cancelling_headphones"};
     std::vector<Input> out;
     std::vector<std::string> sent;  // raw records, for duplicates
     std::vector<std::string> ids;
