@@ -20,6 +20,9 @@
 //             after a restart, and the resident memory they take
 //   engine    the engine benchmark's figures (no Kafka)
 //
+// ETLD_BENCH_EXTRA_TOML, if set, is appended to every etld config the
+// benchmark writes (e.g. a [kafka.consumer] table to try a property).
+//
 // Nothing here asserts a timing; figures are printed. See test/bench/run.
 
 #include <arpa/inet.h>
@@ -521,6 +524,9 @@ class EtldChild {
           << "[storage]\nsqlite_path = \"" << dir_ << "/results.db\"\n"
           << "[http]\nlisten = \"127.0.0.1:" << port_ << "\"\n"
           << job.pipelines.toml;
+        if (const char* extra = std::getenv("ETLD_BENCH_EXTRA_TOML")) {
+            c << "\n" << extra << "\n";
+        }
         config_ = dir_ + "/etld.toml";
         std::ofstream(config_) << c.str();
         start(job.binary.empty() ? s.etld : job.binary);
