@@ -66,7 +66,9 @@ TopKCounts::~TopKCounts() {
             delete slots_[i].far();
         }
     }
-    delete[] slots_;
+    if (cap_ > kFirstSlots) {
+        delete[] slots_;
+    }
 }
 
 void TopKCounts::add(std::string_view key, std::uint64_t h, std::int64_t n) {
@@ -112,7 +114,7 @@ void TopKCounts::place(const Slot& s) {
 void TopKCounts::grow() {
     Slot* old = slots_;
     const std::uint32_t old_cap = cap_;
-    cap_ = cap_ == 0 ? 8 : cap_ * 2;
+    cap_ *= 2;
     slots_ = new Slot[cap_]();
     // Slots move as bytes: a far value's string keeps its owner's pointer.
     for (std::uint32_t i = 0; i < old_cap; ++i) {
@@ -120,7 +122,9 @@ void TopKCounts::grow() {
             place(old[i]);
         }
     }
-    delete[] old;
+    if (old_cap > kFirstSlots) {
+        delete[] old;
+    }
 }
 
 void AggState::reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk) {
@@ -128,8 +132,9 @@ void AggState::reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t 
     cells_ = cells;
     distinct_ = static_cast<std::uint16_t>(distinct);
     topk_ = static_cast<std::uint16_t>(topk);
-    const std::size_t bytes =
+    const std::size_t tables_at =
         cells * sizeof(Cell) + distinct * sizeof(DistinctSet) + topk * sizeof(TopKCounts);
+    const std::size_t bytes = tables_at + topk * TopKCounts::first_table_bytes();
     if (bytes == 0) {
         return;
     }
@@ -140,8 +145,11 @@ void AggState::reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t 
     for (std::uint32_t i = 0; i < distinct; ++i) {
         new (&distinct_at(i)) DistinctSet();
     }
+    if (topk > 0) {
+        std::memset(block_ + tables_at, 0, topk * TopKCounts::first_table_bytes());
+    }
     for (std::uint32_t i = 0; i < topk; ++i) {
-        new (&topk_at(i)) TopKCounts();
+        new (&topk_at(i)) TopKCounts(block_ + tables_at + i * TopKCounts::first_table_bytes());
     }
 }
 

@@ -67,8 +67,19 @@ class DistinctSet {
 // and holds a value of up to 15 bytes itself (product names, user ids), so
 // counting reads one line; longer values live in their own string.
 class TopKCounts {
+    struct Slot;
+
   public:
-    TopKCounts() = default;
+    // The first table, which the owner provides (AggState puts it in its
+    // block, next to the cells, so a window's first updates follow no
+    // further pointer).
+    static constexpr std::size_t kFirstSlots = 8;
+    static std::size_t first_table_bytes();
+
+    // Starts with the zeroed table of first_table_bytes() at `storage`,
+    // which must outlive this object and is not freed by it; the tables it
+    // grows into are its own (so it owns its table iff cap_ > kFirstSlots).
+    explicit TopKCounts(void* storage) : slots_(static_cast<Slot*>(storage)), cap_(kFirstSlots) {}
     ~TopKCounts();
     TopKCounts(const TopKCounts&) = delete;
     TopKCounts& operator=(const TopKCounts&) = delete;
@@ -110,6 +121,10 @@ class TopKCounts {
     std::uint32_t cap_ = 0;
     std::uint32_t size_ = 0;
 };
+
+inline std::size_t TopKCounts::first_table_bytes() {
+    return kFirstSlots * sizeof(Slot);
+}
 
 // count: n; sum: x; avg: x and n; min/max: x, and n = 1 once a value was seen.
 struct Cell {
