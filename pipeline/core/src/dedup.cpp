@@ -143,6 +143,15 @@ void DedupSet::place_from(std::size_t pos, std::size_t dist, Entry e) {
     }
 }
 
+std::size_t DedupSet::first_unshifted(const Slots& t) {
+    const std::size_t n = t.size();
+    std::size_t i = 0;
+    while (i < n && !empty(t[i].id) && home_in(t[i].id, n) != i) {
+        ++i;
+    }
+    return i;
+}
+
 void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
     Slots old;
     old.swap(slots_);
@@ -159,10 +168,7 @@ void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
     // goes to max(its new home, the slot after the previous one): the new
     // table is written front to back, with no probing and no swaps. Entries
     // that would run past the end are placed the ordinary way afterwards.
-    std::size_t begin = 0;
-    while (begin < n && !empty(old[begin].id) && home_in(old[begin].id, n) != begin) {
-        ++begin;
-    }
+    const std::size_t begin = first_unshifted(old);
     std::size_t next = 0;       // the slot after the last one written
     std::size_t last_home = 0;  // the new home of the last entry written
     std::vector<Entry> spill;
@@ -200,10 +206,7 @@ void DedupSet::compact(std::int64_t cutoff) {
     // each live entry moves to max(its home, the slot after the previous
     // live one). That is never after where it stood, so the walk only
     // writes slots it has already read.
-    std::size_t begin = 0;
-    while (begin < n && !empty(slots_[begin].id) && home(slots_[begin].id) != begin) {
-        ++begin;
-    }
+    const std::size_t begin = first_unshifted(slots_);
     if (begin == n) {
         // Every slot full and none at home cannot happen below 100% load;
         // fall back to copying.

@@ -103,6 +103,9 @@ class DedupSet {
         std::unique_ptr<Entry[], Free> p_;
         std::size_t n_ = 0;
     };
+    // The first slot of `t` that no probe run crosses (empty, or holding an
+    // entry at its home): a walk from it meets the entries in home order.
+    static std::size_t first_unshifted(const Slots& t);
 
     Slots slots_;
     std::size_t size_ = 0;

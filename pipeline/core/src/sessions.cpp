@@ -19,100 +19,6 @@ constexpr std::uint8_t kSessionVersion = 1;
 // whose deadline is <= the key's earliest real deadline (deadlines mostly
 // grow as sessions extend, so the entry is only replaced when one shrinks;
 // the replaced entry turns stale and is skipped when popped).
-struct Session {
-    std::int64_t start = 0;
-    std::int64_t last = 0;
-    AggState agg;
-    std::uint32_t revision = 0;
-    bool emitted = false;
-    // The bounds last emitted (early mode): its key, if it must be retracted.
-    std::int64_t em_start = 0;
-    std::int64_t em_end = 0;
-};
-
-// A key's open sessions, in order. Most keys have one: it lives in the key's
-// node, so an event reads no separate array; two or more move to the heap.
-class SessionList {
-  public:
-    std::size_t size() const { return many_.empty() ? (has_one_ ? 1 : 0) : many_.size(); }
-    bool empty() const { return size() == 0; }
-    Session* begin() { return many_.empty() ? &one_ : many_.data(); }
-    Session* end() { return begin() + size(); }
-    const Session* begin() const { return many_.empty() ? &one_ : many_.data(); }
-    const Session* end() const { return begin() + size(); }
-    Session& operator[](std::size_t i) { return begin()[i]; }
-    Session& front() { return *begin(); }
-    const Session& front() const { return *begin(); }
-
-    // Inserts `s` before position i.
-    Session& insert(std::size_t i, Session&& s) {
-        if (many_.empty() && !has_one_) {
-            one_ = std::move(s);
-            has_one_ = true;
-            return one_;
-        }
-        if (many_.empty()) {
-            many_.reserve(2);
-            many_.push_back(std::move(one_));
-            one_ = Session{};
-            has_one_ = false;
-        }
-        return *many_.insert(many_.begin() + static_cast<std::ptrdiff_t>(i), std::move(s));
-    }
-    // Removes positions [i, j).
-    void erase(std::size_t i, std::size_t j) {
-        if (many_.empty()) {
-            if (i < j) {
-                one_ = Session{};
-                has_one_ = false;
-            }
-            return;
-        }
-        many_.erase(many_.begin() + static_cast<std::ptrdiff_t>(i),
-                    many_.begin() + static_cast<std::ptrdiff_t>(j));
-        settle();
-    }
-    // Removes the sessions `pred` holds for; returns how many.
-    template <typename P>
-    std::size_t erase_if(P pred) {
-        const std::size_t before = size();
-        if (many_.empty()) {
-            if (has_one_ && pred(one_)) {
-                one_ = Session{};
-                has_one_ = false;
-            }
-        } else {
-            std::erase_if(many_, pred);
-            settle();
-        }
-        return before - size();
-    }
-    void assign(std::vector<Session>&& v) {
-        one_ = Session{};
-        has_one_ = false;
-        many_.clear();
-        if (v.size() == 1) {
-            one_ = std::move(v.front());
-            has_one_ = true;
-        } else if (v.size() > 1) {
-            many_ = std::move(v);
-        }
-    }
-
-  private:
-    // Back inline when one session is left.
-    void settle() {
-        if (many_.size() == 1) {
-            one_ = std::move(many_.front());
-            has_one_ = true;
-            many_ = std::vector<Session>();
-        }
-    }
-    Session one_;
-    bool has_one_ = false;
-    std::vector<Session> many_;
-};
-
 class Sessions final : public PipelineState {
   public:
     explicit Sessions(const CompiledPipeline& p)
@@ -158,10 +64,10 @@ class Sessions final : public PipelineState {
             s.last = t;
             agg_.init(s.agg);
             agg_.add(*contrib_, s.agg);
-            Session& at = ss.insert(i, std::move(s));
+            auto at = ss.insert(ss.begin() + static_cast<std::ptrdiff_t>(i), std::move(s));
             ++open_;
             if (early_ && wm.reached(t + gap_)) {
-                emit_first(at, out);
+                emit_first(*at, out);
             }
         } else {
             Session& first = ss[i];
@@ -196,7 +102,8 @@ class Sessions final : public PipelineState {
                 first.last = new_last;
                 first.emitted = false;
                 first.revision = 0;
-                ss.erase(i + 1, j);
+                ss.erase(ss.begin() + static_cast<std::ptrdiff_t>(i + 1),
+                         ss.begin() + static_cast<std::ptrdiff_t>(j));
                 open_ -= j - i - 1;
                 if (early_ && wm.reached(new_last + gap_)) {
                     emit_first(ss[i], out);
@@ -257,8 +164,12 @@ class Sessions final : public PipelineState {
         }
         for (Keys::value_type* kv : due_) {
             auto& ss = kv->second.sessions;
-            open_ -=
-                ss.erase_if([&](const Session& s) { return s.last + gap_ + lateness_ <= now; });
+            const std::size_t before = ss.size();
+            ss.erase(
+                std::remove_if(ss.begin(), ss.end(),
+                               [&](const Session& s) { return s.last + gap_ + lateness_ <= now; }),
+                ss.end());
+            open_ -= before - ss.size();
             mark_dirty(*kv);
             if (ss.empty()) {
                 maybe_erase_.push_back(kv);
@@ -362,7 +273,7 @@ class Sessions final : public PipelineState {
         }
         open_ -= it->second.sessions.size();
         open_ += sessions.size();
-        it->second.sessions.assign(std::move(sessions));
+        it->second.sessions = std::move(sessions);
         if (it->second.sessions.empty()) {
             if (it->second.refs == 0) {
                 keys_.erase(it);
@@ -376,8 +287,18 @@ class Sessions final : public PipelineState {
     std::size_t open() const override { return open_; }
 
   private:
+    struct Session {
+        std::int64_t start = 0;
+        std::int64_t last = 0;
+        AggState agg;
+        std::uint32_t revision = 0;
+        bool emitted = false;
+        // The bounds last emitted (early mode): its key, if it must be retracted.
+        std::int64_t em_start = 0;
+        std::int64_t em_end = 0;
+    };
     struct KeyState {
-        SessionList sessions;
+        std::vector<Session> sessions;
         std::int64_t scheduled = 0;  // deadline of the live heap entry
         std::uint64_t gen = 0;       // generation of the live heap entry
         std::uint32_t refs = 0;      // heap entries (live or stale) pointing here
