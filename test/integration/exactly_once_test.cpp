@@ -171,7 +171,12 @@ void run_scenario(std::uint64_t seed, int events, Disruption disruption) {
     // Every expected result visible, then the too-late records.
     const bool all_results = test::wait_until(
         [&] { return count_records(s.output) >= expected.finals.size(); }, std::chrono::minutes(4));
-    BOOST_REQUIRE_MESSAGE(all_results, "results did not appear; etld log:\n" << tail(s.log));
+    BOOST_REQUIRE_MESSAGE(all_results, "results did not appear: expected "
+                                           << expected.finals.size() << ", output topic "
+                                           << test::visible_records(s.output) << "\ncommitted/end "
+                                           << test::progress(s.group, s.stages(), 3)
+                                           << "etld log:\n"
+                                           << tail(s.log));
     test::produce_records(s.input, stream.late);
     const bool all_late = test::wait_until(
         [&] { return count_records(s.late) >= expected.late.size(); }, std::chrono::minutes(2));

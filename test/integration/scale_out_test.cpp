@@ -164,7 +164,11 @@ void finish(const test::Scenario& s, Group& group, const test::Stream& stream,
     const bool all_results =
         test::wait_until([&] { return test::count_records(s.output) >= expected.finals.size(); },
                          std::chrono::minutes(3));
-    BOOST_REQUIRE_MESSAGE(all_results, "results did not appear;" << group.logs());
+    BOOST_REQUIRE_MESSAGE(all_results, "results did not appear: expected "
+                                           << expected.finals.size() << ", output topic "
+                                           << test::visible_records(s.output) << "\ncommitted/end "
+                                           << test::progress(s.group, s.stages(), kPartitions)
+                                           << group.logs());
     test::produce_records(s.input, stream.late);
     const bool all_late =
         test::wait_until([&] { return test::count_records(s.late) >= expected.late.size(); },

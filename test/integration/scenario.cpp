@@ -314,6 +314,39 @@ std::size_t count_records(const std::string& topic) {
     }
 }
 
+std::string progress(const std::string& group, const std::vector<std::string>& topics,
+                     int partitions) {
+    kafka::KafkaPtr consumer =
+        kafka::make_consumer({{"bootstrap.servers", bootstrap_servers()}, {"group.id", group}});
+    std::ostringstream out;
+    for (const auto& topic : topics) {
+        const auto done = committed(group, topic, partitions);
+        out << topic << ":";
+        for (int p = 0; p < partitions; ++p) {
+            int64_t low = 0;
+            int64_t high = 0;
+            rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &low, &high, 10000);
+            out << " " << p << "=" << done[static_cast<size_t>(p)] << "/" << high;
+        }
+        out << "\n";
+    }
+    return out.str();
+}
+
+std::string visible_records(const std::string& topic) {
+    std::ostringstream out;
+    for (const char* level : {"read_committed", "read_uncommitted"}) {
+        out << level << ": ";
+        try {
+            out << read_all(topic, level, std::chrono::seconds(20)).size();
+        } catch (const std::exception& e) {
+            out << e.what();
+        }
+        out << "; ";
+    }
+    return out.str();
+}
+
 std::size_t count_lines(const std::string& path, const std::string& prefix) {
     std::ifstream in(path);
     std::string line;

@@ -90,6 +90,16 @@ std::vector<std::int64_t> committed(const std::string& group, const std::string&
 // (transaction markers may follow it).
 bool drained(const std::string& group, const std::string& topic, int partitions);
 
+// For failure messages: each partition's committed offset for `group` and its
+// end, as "partition=committed/end", one line per topic.
+std::string progress(const std::string& group, const std::vector<std::string>& topics,
+                     int partitions);
+
+// For failure messages: how many records of `topic` read_committed and
+// read_uncommitted readers see (or why reading failed). An open transaction
+// hides everything after its first record from the former.
+std::string visible_records(const std::string& topic);
+
 // Records of `topic` visible to read_committed readers; 0 while it does not
 // exist.
 std::size_t count_records(const std::string& topic);
