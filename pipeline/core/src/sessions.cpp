@@ -1,9 +1,11 @@
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "codec.h"
 #include "group_key.h"
 #include "key_table.h"
+#include "segment_log.h"
 #include "windows.h"
 
 namespace etld::pipeline::detail {
@@ -26,7 +28,8 @@ class Sessions final : public PipelineState {
           gap_(p.spec.window.gap.value),
           lateness_(p.spec.allowed_lateness.value),
           early_(p.spec.emit == EmitMode::early),
-          prefix_(key_prefix('s')) {}
+          prefix_(key_prefix('s')),
+          log_(key_prefix('g'), p.fingerprint) {}
 
     void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
                   Output& out, StepCounters& counters) override {
@@ -185,103 +188,116 @@ class Sessions final : public PipelineState {
             }
         }
         for (Keys::value_type* kv : erase_) {
-            if (!kv->second.dirty) {
-                dirty_.emplace_back(kv->first);
-            }
+            // No record: an older segment that brings the key back on
+            // restore is settled there.
+            log_.moved(kv->second.seg, SegmentLog::kNone);
             keys_.erase(kv);
         }
         erase_.clear();
     }
 
     void take_changelog(std::vector<StateDelta>& out) override {
+        std::uint64_t cut = 0;
+        if (log_.cleaning_due(cut)) {
+            keys_.for_each([&](Keys::value_type& kv) {
+                if (kv.second.seg <= cut) {
+                    mark_dirty(kv);
+                }
+            });
+        }
         std::sort(dirty_.begin(), dirty_.end());
         dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+        log_.begin();
         for (const std::string& g : dirty_) {
-            StateDelta d;
-            d.key = prefix_;
-            d.key.append(g);
             Keys::value_type* it = keys_.find(std::string_view(g));
-            if (it != nullptr) {
-                it->second.dirty = false;
-                if (!it->second.sessions.empty()) {
-                    std::string v;
-                    Writer w(v);
-                    w.u8(kSessionVersion);
-                    w.u64(p_.fingerprint);
-                    w.u32(static_cast<std::uint32_t>(it->second.sessions.size()));
-                    for (const Session& s : it->second.sessions) {
-                        w.i64(s.start);
-                        w.i64(s.last);
-                        w.u32(s.revision);
-                        w.u8(s.emitted ? 1 : 0);
-                        w.i64(s.em_start);
-                        w.i64(s.em_end);
-                        agg_.encode(s.agg, w);
-                    }
-                    d.value = std::move(v);
-                }
+            if (it == nullptr) {
+                continue;  // erased: its segment no longer counts it
             }
-            out.push_back(std::move(d));
+            KeyState& ks = it->second;
+            ks.dirty = false;
+            if (ks.sessions.empty()) {
+                log_.moved(ks.seg, SegmentLog::kNone);
+                ks.seg = SegmentLog::kNone;
+                continue;
+            }
+            const std::uint64_t seg =
+                log_.add('s', g, [&](Writer& w) { encode_sessions(ks.sessions, w); });
+            log_.moved(ks.seg, seg);
+            ks.seg = seg;
         }
         dirty_.clear();
+        log_.finish(out);
+        for (const std::string& k : legacy_keys_) {
+            out.push_back(StateDelta{k, std::nullopt});
+        }
+        legacy_keys_.clear();
     }
 
-    std::optional<std::string> apply(char /*kind*/, std::string_view rest,
+    std::optional<std::string> apply(char kind, std::string_view rest,
                                      std::optional<std::string_view> value) override {
+        if (kind == 'g') {
+            return apply_segment(rest, value);
+        }
+        // A record of the keyed format (all sessions of one key) that
+        // earlier versions wrote: applied, rewritten into a segment at the
+        // next flush, and then tombstoned.
+        const std::string what = "session record of pipeline '" + p_.spec.name + "': ";
         Reader gr(rest);
         if (!decode_group(gr, p_, nullptr) || !gr.at_end()) {
-            return "session record of pipeline '" + p_.spec.name + "': malformed key";
+            return what + "malformed key";
         }
         std::vector<Session> sessions;
         if (value) {
             Reader r(*value);
             if (r.u8() != kSessionVersion) {
-                return "session record of pipeline '" + p_.spec.name + "': unknown version";
+                return what + "unknown version";
             }
             if (r.u64() != p_.fingerprint) {
                 return std::nullopt;
             }
-            const std::uint32_t n = r.u32();
-            if (!r.ok() || r.remaining() / 37 < n) {
-                return "session record of pipeline '" + p_.spec.name + "': corrupt value";
+            if (auto err = decode_sessions(r, sessions)) {
+                return what + *err;
             }
-            for (std::uint32_t k = 0; k < n; ++k) {
-                Session s;
-                s.start = r.i64();
-                s.last = r.i64();
-                s.revision = r.u32();
-                const std::uint8_t emitted = r.u8();
-                s.em_start = r.i64();
-                s.em_end = r.i64();
-                if (!r.ok() || emitted > 1 || s.last < s.start || !agg_.decode(r, s.agg) ||
-                    (!sessions.empty() && sessions.back().last + gap_ > s.start)) {
-                    return "session record of pipeline '" + p_.spec.name + "': corrupt value";
-                }
-                s.emitted = emitted == 1;
-                sessions.push_back(std::move(s));
-            }
-            if (!r.at_end()) {
-                return "session record of pipeline '" + p_.spec.name + "': trailing bytes";
-            }
-        }
-        Keys::value_type* it = keys_.find(rest);
-        if (it == nullptr) {
-            if (sessions.empty()) {
-                return std::nullopt;
-            }
-            it = keys_.insert(std::string(rest), group_hash(rest));
-        }
-        open_ -= it->second.sessions.size();
-        open_ += sessions.size();
-        it->second.sessions = std::move(sessions);
-        if (it->second.sessions.empty()) {
-            if (it->second.refs == 0) {
-                keys_.erase(it);
-            }
+            legacy_keys_.insert(prefix_ + std::string(rest));
         } else {
-            schedule(*it);
+            legacy_keys_.erase(prefix_ + std::string(rest));
+        }
+        if (Keys::value_type* kv = put_sessions(rest, std::move(sessions)); kv != nullptr) {
+            log_.moved(kv->second.seg, SegmentLog::kNone);
+            kv->second.seg = SegmentLog::kNone;
+            mark_dirty(*kv);
         }
         return std::nullopt;
+    }
+
+    void settle(const Watermark& wm) override {
+        if (!wm.has) {
+            return;
+        }
+        // Sessions that an older segment brought back although the
+        // watermark had closed them: dropped without a result.
+        std::vector<Keys::value_type*> emptied;
+        keys_.for_each([&](Keys::value_type& kv) {
+            auto& ss = kv.second.sessions;
+            const std::size_t before = ss.size();
+            ss.erase(std::remove_if(ss.begin(), ss.end(),
+                                    [&](const Session& x) {
+                                        return x.last + gap_ + lateness_ <= wm.value;
+                                    }),
+                     ss.end());
+            open_ -= before - ss.size();
+            if (before != 0 && ss.empty()) {
+                emptied.push_back(&kv);
+            }
+        });
+        for (Keys::value_type* kv : emptied) {
+            log_.moved(kv->second.seg, SegmentLog::kNone);
+            kv->second.seg = SegmentLog::kNone;
+            if (kv->second.refs == 0) {
+                keys_.erase(kv);
+            }
+            // else: its timer entries pop at the next watermark and erase it.
+        }
     }
 
     std::size_t open() const override { return open_; }
@@ -302,6 +318,7 @@ class Sessions final : public PipelineState {
         std::int64_t scheduled = 0;  // deadline of the live heap entry
         std::uint64_t gen = 0;       // generation of the live heap entry
         std::uint32_t refs = 0;      // heap entries (live or stale) pointing here
+        std::uint64_t seg = SegmentLog::kNone;  // the segment with its latest value
         bool has_live = false;
         bool dirty = false;
         bool erased = false;
@@ -346,6 +363,109 @@ class Sessions final : public PipelineState {
         }
     }
 
+    void encode_sessions(const std::vector<Session>& sessions, Writer& w) const {
+        w.u32(static_cast<std::uint32_t>(sessions.size()));
+        for (const Session& s : sessions) {
+            w.i64(s.start);
+            w.i64(s.last);
+            w.u32(s.revision);
+            w.u8(s.emitted ? 1 : 0);
+            w.i64(s.em_start);
+            w.i64(s.em_end);
+            agg_.encode(s.agg, w);
+        }
+    }
+
+    std::optional<std::string> decode_sessions(Reader& r, std::vector<Session>& sessions) const {
+        const std::uint32_t n = r.u32();
+        if (!r.ok() || r.remaining() / 37 < n) {
+            return "corrupt value";
+        }
+        for (std::uint32_t k = 0; k < n; ++k) {
+            Session s;
+            s.start = r.i64();
+            s.last = r.i64();
+            s.revision = r.u32();
+            const std::uint8_t emitted = r.u8();
+            s.em_start = r.i64();
+            s.em_end = r.i64();
+            if (!r.ok() || emitted > 1 || s.last < s.start || !agg_.decode(r, s.agg) ||
+                (!sessions.empty() && sessions.back().last + gap_ > s.start)) {
+                return "corrupt value";
+            }
+            s.emitted = emitted == 1;
+            sessions.push_back(std::move(s));
+        }
+        if (!r.at_end()) {
+            return "trailing bytes";
+        }
+        return std::nullopt;
+    }
+
+    // Sets the sessions of key `group` (none: the key goes); returns its
+    // node, or nullptr when the key has no sessions now.
+    Keys::value_type* put_sessions(std::string_view group, std::vector<Session> sessions) {
+        Keys::value_type* it = keys_.find(group);
+        if (it == nullptr) {
+            if (sessions.empty()) {
+                return nullptr;
+            }
+            it = keys_.insert(std::string(group), group_hash(group));
+        }
+        open_ -= it->second.sessions.size();
+        open_ += sessions.size();
+        it->second.sessions = std::move(sessions);
+        if (it->second.sessions.empty()) {
+            log_.moved(it->second.seg, SegmentLog::kNone);
+            it->second.seg = SegmentLog::kNone;
+            if (it->second.refs == 0) {
+                keys_.erase(it);
+            }
+            return nullptr;
+        }
+        schedule(*it);
+        return it;
+    }
+
+    std::optional<std::string> apply_segment(std::string_view rest,
+                                             std::optional<std::string_view> value) {
+        const std::string what = "segment record of pipeline '" + p_.spec.name + "': ";
+        Reader kr(rest);
+        const std::uint64_t number = kr.u64();
+        if (!kr.ok() || !kr.at_end()) {
+            return what + "malformed key";
+        }
+        Reader r{std::string_view()};
+        std::uint32_t n = 0;
+        bool go = false;
+        if (auto err = log_.begin_apply(number, value, r, n, go)) {
+            return what + *err;
+        }
+        for (std::uint32_t k = 0; go && k < n; ++k) {
+            SegmentLog::Entry e{};
+            if (!SegmentLog::next_entry(r, e) || e.kind != 's') {
+                return what + "corrupt entry";
+            }
+            Reader gr(e.rest);
+            if (!decode_group(gr, p_, nullptr) || !gr.at_end()) {
+                return what + "malformed session key";
+            }
+            std::vector<Session> sessions;
+            Reader vr(e.value);
+            if (auto err = decode_sessions(vr, sessions)) {
+                return what + *err;
+            }
+            if (Keys::value_type* kv = put_sessions(e.rest, std::move(sessions)); kv != nullptr) {
+                log_.moved(kv->second.seg, number);
+                kv->second.seg = number;
+            }
+        }
+        if (go && !r.at_end()) {
+            return what + "trailing bytes";
+        }
+        return std::nullopt;
+    }
+
     void emit_first(Session& s, Output& out) {
         s.emitted = true;
         s.revision = 0;
@@ -366,6 +486,8 @@ class Sessions final : public PipelineState {
     std::vector<Keys::value_type*> erase_;
     std::vector<std::string> dirty_;
     std::size_t open_ = 0;
+    SegmentLog log_;
+    std::set<std::string> legacy_keys_;  // keyed-format records to tombstone
 };
 
 }  // namespace

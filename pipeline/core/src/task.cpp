@@ -46,6 +46,18 @@ struct Task::Impl {
     std::uint64_t duplicates = 0;
     detail::StepCounters step;
     bool meta_dirty = false;
+    bool restored = false;  // changelog records applied since the last settle()
+
+    // Once restoring is over: the pipelines drop what the restored
+    // watermark has closed.
+    void settle() {
+        if (restored) {
+            restored = false;
+            for (auto& p : pipelines) {
+                p->settle(wm);
+            }
+        }
+    }
 
     Impl(std::shared_ptr<const CompiledEngine> e, const std::vector<std::uint32_t>& which)
         : engine(std::move(e)), spec(engine->spec()), features(engine->impl().features) {
@@ -155,6 +167,7 @@ Task& Task::operator=(Task&&) noexcept = default;
 
 void Task::process(const Event& event, std::string_view raw, Output& out) {
     Impl& im = *impl_;
+    im.settle();
     ++im.processed;
     im.input_since_tick = true;
     im.meta_dirty = true;
@@ -177,6 +190,7 @@ void Task::prefetch(const Event& event) const {
 
 void Task::advance_processing_time(ProcessingTimeMs now, bool input_caught_up, Output& out) {
     Impl& im = *impl_;
+    im.settle();
     std::int64_t n = now.value;
     if (im.has_pt && n < im.last_pt) {
         n = im.last_pt;  // the processing clock never goes back for us
@@ -206,6 +220,7 @@ void Task::advance_processing_time(ProcessingTimeMs now, bool input_caught_up, O
 
 void Task::take_changelog(std::vector<StateDelta>& out) {
     Impl& im = *impl_;
+    im.settle();
     im.dedup.take_changelog(im.dedup_cutoff(), out);
     for (auto& p : im.pipelines) {
         p->take_changelog(out);
@@ -222,6 +237,7 @@ std::optional<std::string> Task::apply_changelog(std::string_view key,
     if (key.empty()) {
         return "changelog record with an empty key";
     }
+    im.restored = true;
     switch (key[0]) {
         case 'm':
             if (key.size() != 1) {
@@ -236,6 +252,7 @@ std::optional<std::string> Task::apply_changelog(std::string_view key,
             }
             return im.dedup.apply(seg, value);
         }
+        case 'g':
         case 'w':
         case 'p':
         case 's': {
@@ -251,7 +268,7 @@ std::optional<std::string> Task::apply_changelog(std::string_view key,
                     continue;
                 }
                 const bool session = cp.spec.window.type == WindowType::session;
-                if (session != (key[0] == 's')) {
+                if (key[0] != 'g' && session != (key[0] == 's')) {
                     return std::nullopt;  // the pipeline changed its window type
                 }
                 return p->apply(key[0], rest, value);
@@ -264,6 +281,7 @@ std::optional<std::string> Task::apply_changelog(std::string_view key,
 }
 
 TaskCounters Task::counters() const {
+    impl_->settle();
     const Impl& im = *impl_;
     TaskCounters c;
     c.processed = im.processed;

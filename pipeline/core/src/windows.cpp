@@ -1,10 +1,12 @@
 #include "windows.h"
 
 #include <algorithm>
+#include <set>
 
 #include "codec.h"
 #include "group_key.h"
 #include "key_table.h"
+#include "segment_log.h"
 
 namespace etld::pipeline::detail {
 
@@ -91,7 +93,8 @@ class FixedWindows final : public PipelineState {
           paned_(uses_panes(p)),
           per_event_(size_ / slide_),
           prefix_(key_prefix('w')),
-          pane_prefix_(key_prefix('p')) {}
+          pane_prefix_(key_prefix('p')),
+          log_(key_prefix('g'), p.fingerprint) {}
 
     void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
                   Output& out, StepCounters& counters) override {
@@ -206,7 +209,7 @@ class FixedWindows final : public PipelineState {
                 node->second.closed = true;
             }
             // Closed windows stay allocated until the next changelog flush,
-            // which writes their tombstones.
+            // which takes them out of their segments' live counts.
             open_ -= it->second.size();
             it->second.release_all(closed_);
             forget_bucket(start);
@@ -227,44 +230,90 @@ class FixedWindows final : public PipelineState {
     }
 
     void take_changelog(std::vector<StateDelta>& out) override {
-        const auto cell_parts = paned_ ? Aggregator::kCells : Aggregator::kAll;
-        flush(dirty_, closed_, prefix_, out, [&](const Win& w, Writer& vw) {
-            vw.u32(w.revision);
-            vw.u8(w.emitted ? 1 : 0);
-            agg_.encode(w.agg, vw, cell_parts);
-        });
-        flush(dirty_panes_, closed_panes_, pane_prefix_, out,
+        std::uint64_t cut = 0;
+        if (log_.cleaning_due(cut)) {
+            // Rewrite the live entries of the oldest segments so that those
+            // can go.
+            for (auto& [start, b] : buckets_) {
+                const std::int64_t st = start;
+                b.for_each([&](Node& n) {
+                    if (n.second.seg <= cut) {
+                        mark_dirty(st, &n);
+                    }
+                });
+            }
+            for (auto& [start, b] : panes_) {
+                const std::int64_t st = start;
+                b.for_each([&](PaneNode& n) {
+                    if (n.second.seg <= cut) {
+                        mark_pane_dirty(st, &n);
+                    }
+                });
+            }
+        }
+        log_.begin();
+        flush(dirty_, closed_, 'w', [&](const Win& w, Writer& vw) { encode_window(w, vw); });
+        flush(dirty_panes_, closed_panes_, 'p',
               [&](const Pane& pn, Writer& vw) { agg_.encode(pn.sets, vw, Aggregator::kSets); });
+        log_.finish(out);
+        for (const std::string& k : legacy_keys_) {
+            out.push_back(StateDelta{k, std::nullopt});
+        }
+        legacy_keys_.clear();
+    }
+
+    void settle(const Watermark& wm) override {
+        if (!wm.has) {
+            return;
+        }
+        // Entries that an older segment brought back although the watermark
+        // had closed them: dropped without a result (they had theirs).
+        while (!buckets_.empty() && buckets_.begin()->first + size_ + lateness_ <= wm.value) {
+            auto it = buckets_.begin();
+            it->second.for_each([&](Node& n) {
+                log_.moved(n.second.seg, SegmentLog::kNone);
+                n.second.seg = SegmentLog::kNone;
+                n.second.closed = true;
+            });
+            open_ -= it->second.size();
+            it->second.release_all(closed_);
+            forget_bucket(it->first);
+            buckets_.erase(it);
+        }
+        while (!panes_.empty() && panes_.begin()->first + size_ + lateness_ <= wm.value) {
+            auto it = panes_.begin();
+            it->second.for_each([&](PaneNode& n) {
+                log_.moved(n.second.seg, SegmentLog::kNone);
+                n.second.seg = SegmentLog::kNone;
+                n.second.closed = true;
+            });
+            it->second.release_all(closed_panes_);
+            panes_.erase(it);
+            pane_cache_ = nullptr;
+        }
     }
 
     std::optional<std::string> apply(char kind, std::string_view rest,
                                      std::optional<std::string_view> value) override {
+        if (kind == 'g') {
+            return apply_segment(rest, value);
+        }
+        // A record of the keyed format (one record per window and key)
+        // that earlier versions wrote: applied, rewritten into a segment at
+        // the next flush, and then tombstoned.
         const char* what =
             kind == 'p' ? "pane record of pipeline '" : "window record of pipeline '";
-        Reader kr(rest);
-        const std::int64_t start = kr.i64();
-        const std::string_view group = rest.substr(std::min<std::size_t>(8, rest.size()));
-        Reader gr(group);
-        if (!kr.ok() || !decode_group(gr, p_, nullptr) || !gr.at_end()) {
-            return what + p_.spec.name + "': malformed key";
-        }
-        if (floor_div(start, slide_) * slide_ != start) {
-            return what + p_.spec.name + "': misaligned start";
-        }
-        if (kind == 'p') {
-            return apply_pane(start, group, value);
+        std::int64_t start = 0;
+        std::string_view group;
+        if (auto err = parse_key(rest, what, start, group)) {
+            return err;
         }
         if (!value) {
-            auto b = buckets_.find(start);
-            if (b != buckets_.end()) {
-                if (Node* node = b->second.find(group); node != nullptr) {
-                    drop(b->second.detach(node), closed_);
-                    --open_;
-                }
-                if (b->second.empty()) {
-                    forget_bucket(start);
-                    buckets_.erase(b);
-                }
+            legacy_keys_.erase((kind == 'p' ? pane_prefix_ : prefix_) + std::string(rest));
+            if (kind == 'p') {
+                remove_pane(start, group);
+            } else {
+                remove_window(start, group);
             }
             return std::nullopt;
         }
@@ -275,23 +324,26 @@ class FixedWindows final : public PipelineState {
         if (r.u64() != p_.fingerprint) {
             return std::nullopt;  // state of an older definition: start fresh
         }
-        Win w;
-        w.revision = r.u32();
-        const std::uint8_t emitted = r.u8();
-        if (!r.ok() || emitted > 1 ||
-            !agg_.decode(r, w.agg, paned_ ? Aggregator::kCells : Aggregator::kAll) || !r.at_end()) {
-            return what + p_.spec.name + "': corrupt value";
-        }
-        w.emitted = emitted == 1;
-        Bucket& b = bucket(start, floor_div(start, slide_));
-        Node* node = b.find(group);
-        if (node == nullptr) {
-            node = b.insert(std::string(group), group_hash(group));
-            ++open_;
+        if (kind == 'p') {
+            PaneNode* node = nullptr;
+            if (auto err = put_pane(start, group, r, node)) {
+                return err;
+            }
+            if (node != nullptr) {
+                log_.moved(node->second.seg, SegmentLog::kNone);
+                node->second.seg = SegmentLog::kNone;
+                mark_pane_dirty(start, node);
+            }
         } else {
-            w.dirty = node->second.dirty;
+            Node* node = nullptr;
+            if (auto err = put_window(start, group, r, node)) {
+                return err;
+            }
+            log_.moved(node->second.seg, SegmentLog::kNone);
+            node->second.seg = SegmentLog::kNone;
+            mark_dirty(start, node);
         }
-        node->second = std::move(w);
+        legacy_keys_.insert((kind == 'p' ? pane_prefix_ : prefix_) + std::string(rest));
         return std::nullopt;
     }
 
@@ -300,13 +352,15 @@ class FixedWindows final : public PipelineState {
   private:
     struct Win {
         AggState agg;  // cells only when paned_, else everything
+        std::uint64_t seg = SegmentLog::kNone;  // the segment with its latest value
         std::uint32_t revision = 0;
         bool emitted = false;
         bool dirty = false;   // listed in dirty_ since the last flush
-        bool closed = false;  // out of its bucket, waiting for its tombstone
+        bool closed = false;  // out of its bucket, freed at the next flush
     };
     struct Pane {
         AggState sets;
+        std::uint64_t seg = SegmentLog::kNone;
         bool dirty = false;
         bool closed = false;
     };
@@ -405,29 +459,52 @@ class FixedWindows final : public PipelineState {
         return r;
     }
 
-    std::optional<std::string> apply_pane(std::int64_t start, std::string_view group,
-                                          std::optional<std::string_view> value) {
+    std::optional<std::string> parse_key(std::string_view rest, const char* what,
+                                         std::int64_t& start, std::string_view& group) const {
+        Reader kr(rest);
+        start = kr.i64();
+        group = rest.substr(std::min<std::size_t>(8, rest.size()));
+        Reader gr(group);
+        if (!kr.ok() || !decode_group(gr, p_, nullptr) || !gr.at_end()) {
+            return what + p_.spec.name + "': malformed key";
+        }
+        if (floor_div(start, slide_) * slide_ != start) {
+            return what + p_.spec.name + "': misaligned start";
+        }
+        return std::nullopt;
+    }
+
+    // Restores window (start, group) from `r` (revision, emitted, cells);
+    // `node` is its node, which keeps its dirty mark and segment.
+    std::optional<std::string> put_window(std::int64_t start, std::string_view group, Reader& r,
+                                          Node*& node) {
+        Win w;
+        w.revision = r.u32();
+        const std::uint8_t emitted = r.u8();
+        if (!r.ok() || emitted > 1 ||
+            !agg_.decode(r, w.agg, paned_ ? Aggregator::kCells : Aggregator::kAll) || !r.at_end()) {
+            return "window record of pipeline '" + p_.spec.name + "': corrupt value";
+        }
+        w.emitted = emitted == 1;
+        Bucket& b = bucket(start, floor_div(start, slide_));
+        node = b.find(group);
+        if (node == nullptr) {
+            node = b.insert(std::string(group), group_hash(group));
+            ++open_;
+        } else {
+            w.dirty = node->second.dirty;
+            w.seg = node->second.seg;
+        }
+        node->second = std::move(w);
+        return std::nullopt;
+    }
+
+    // Restores pane (start, group) from `r`; `node` stays nullptr when the
+    // pipeline keeps no panes (any more).
+    std::optional<std::string> put_pane(std::int64_t start, std::string_view group, Reader& r,
+                                        PaneNode*& node) {
         pane_cache_ = nullptr;
         if (!paned_) {
-            return std::nullopt;  // the pipeline no longer keeps panes
-        }
-        if (!value) {
-            auto b = panes_.find(start);
-            if (b != panes_.end()) {
-                if (PaneNode* pn = b->second.find(group); pn != nullptr) {
-                    drop(b->second.detach(pn), closed_panes_);
-                }
-                if (b->second.empty()) {
-                    panes_.erase(b);
-                }
-            }
-            return std::nullopt;
-        }
-        Reader r(*value);
-        if (r.u8() != kWindowVersion) {
-            return "pane record of pipeline '" + p_.spec.name + "': unknown version";
-        }
-        if (r.u64() != p_.fingerprint) {
             return std::nullopt;
         }
         Pane pn;
@@ -435,21 +512,113 @@ class FixedWindows final : public PipelineState {
             return "pane record of pipeline '" + p_.spec.name + "': corrupt value";
         }
         PaneBucket& b = panes_[start];
-        PaneNode* node = b.find(group);
+        node = b.find(group);
         if (node == nullptr) {
             node = b.insert(std::string(group), group_hash(group));
         } else {
             pn.dirty = node->second.dirty;
+            pn.seg = node->second.seg;
         }
         node->second = std::move(pn);
         return std::nullopt;
     }
 
-    // One changelog record per dirty (start, key), in (start, key) order: its
-    // state, or a tombstone once closed; then the closed nodes are freed.
+    void remove_window(std::int64_t start, std::string_view group) {
+        auto b = buckets_.find(start);
+        if (b == buckets_.end()) {
+            return;
+        }
+        if (Node* node = b->second.find(group); node != nullptr) {
+            log_.moved(node->second.seg, SegmentLog::kNone);
+            drop(b->second.detach(node), closed_);
+            --open_;
+        }
+        if (b->second.empty()) {
+            forget_bucket(start);
+            buckets_.erase(b);
+        }
+    }
+
+    void remove_pane(std::int64_t start, std::string_view group) {
+        pane_cache_ = nullptr;
+        auto b = panes_.find(start);
+        if (b == panes_.end()) {
+            return;
+        }
+        if (PaneNode* pn = b->second.find(group); pn != nullptr) {
+            log_.moved(pn->second.seg, SegmentLog::kNone);
+            drop(b->second.detach(pn), closed_panes_);
+        }
+        if (b->second.empty()) {
+            panes_.erase(b);
+        }
+    }
+
+    // A segment record: every entry in it is the latest value of its
+    // window or pane so far.
+    std::optional<std::string> apply_segment(std::string_view rest,
+                                             std::optional<std::string_view> value) {
+        const std::string what = "segment record of pipeline '" + p_.spec.name + "': ";
+        Reader kr(rest);
+        const std::uint64_t number = kr.u64();
+        if (!kr.ok() || !kr.at_end()) {
+            return what + "malformed key";
+        }
+        Reader r{std::string_view()};
+        std::uint32_t n = 0;
+        bool go = false;
+        if (auto err = log_.begin_apply(number, value, r, n, go)) {
+            return what + *err;
+        }
+        for (std::uint32_t k = 0; go && k < n; ++k) {
+            SegmentLog::Entry e{};
+            if (!SegmentLog::next_entry(r, e) || (e.kind != 'w' && e.kind != 'p')) {
+                return what + "corrupt entry";
+            }
+            std::int64_t start = 0;
+            std::string_view group;
+            if (auto err = parse_key(e.rest, e.kind == 'p' ? "pane entry of pipeline '"
+                                                           : "window entry of pipeline '",
+                                     start, group)) {
+                return err;
+            }
+            Reader vr(e.value);
+            if (e.kind == 'p') {
+                PaneNode* node = nullptr;
+                if (auto err = put_pane(start, group, vr, node)) {
+                    return err;
+                }
+                if (node != nullptr) {
+                    log_.moved(node->second.seg, number);
+                    node->second.seg = number;
+                }
+            } else {
+                Node* node = nullptr;
+                if (auto err = put_window(start, group, vr, node)) {
+                    return err;
+                }
+                log_.moved(node->second.seg, number);
+                node->second.seg = number;
+            }
+        }
+        if (go && !r.at_end()) {
+            return what + "trailing bytes";
+        }
+        return std::nullopt;
+    }
+
+    void encode_window(const Win& w, Writer& vw) const {
+        vw.u32(w.revision);
+        vw.u8(w.emitted ? 1 : 0);
+        agg_.encode(w.agg, vw, paned_ ? Aggregator::kCells : Aggregator::kAll);
+    }
+
+    // Every dirty (start, key), in (start, key) order, into the segment
+    // being written: its state, or, once closed, nothing (its earlier
+    // segment loses a live entry); then the closed nodes are freed.
     template <typename N, typename Encode>
-    void flush(std::vector<Dirty<N>>& dirty, std::vector<std::unique_ptr<N>>& closed,
-               const std::string& prefix, std::vector<StateDelta>& out, Encode encode) const {
+    void flush(std::vector<Dirty<N>>& dirty, std::vector<std::unique_ptr<N>>& closed, char kind,
+               Encode encode) {
         using D = Dirty<N>;
         std::sort(dirty.begin(), dirty.end(), [](const D& a, const D& b) {
             return a.start != b.start ? a.start < b.start : a.node->first < b.node->first;
@@ -460,22 +629,20 @@ class FixedWindows final : public PipelineState {
                                 }),
                     dirty.end());
         for (const D& d : dirty) {
-            StateDelta delta;
-            delta.key = prefix;
-            Writer kw(delta.key);
-            kw.i64(d.start);
-            kw.raw(d.node->first);
             auto& state = d.node->second;
             state.dirty = false;
-            if (!state.closed) {
-                std::string v;
-                Writer vw(v);
-                vw.u8(kWindowVersion);
-                vw.u64(p_.fingerprint);
-                encode(state, vw);
-                delta.value = std::move(v);
+            if (state.closed) {
+                log_.moved(state.seg, SegmentLog::kNone);
+                state.seg = SegmentLog::kNone;
+                continue;
             }
-            out.push_back(std::move(delta));
+            rest_.clear();
+            Writer kw(rest_);
+            kw.i64(d.start);
+            kw.raw(d.node->first);
+            const std::uint64_t seg = log_.add(kind, rest_, [&](Writer& vw) { encode(state, vw); });
+            log_.moved(state.seg, seg);
+            state.seg = seg;
         }
         dirty.clear();
         closed.clear();
@@ -555,6 +722,9 @@ class FixedWindows final : public PipelineState {
     std::vector<Dirty<PaneNode>> dirty_panes_;
     std::vector<std::unique_ptr<Node>> closed_;
     std::vector<std::unique_ptr<PaneNode>> closed_panes_;
+    SegmentLog log_;
+    std::set<std::string> legacy_keys_;  // keyed-format records to tombstone
+    std::string rest_;
 };
 
 }  // namespace

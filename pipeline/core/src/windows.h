@@ -33,8 +33,10 @@ struct StepCounters {
 };
 
 // Lifecycle: created with the Task; holds only windows that can still change
-// (purged once watermark >= end + allowed_lateness); changelog keys start
-// with 'w' (fixed windows) or 's' (sessions) and the pipeline name.
+// (purged once watermark >= end + allowed_lateness). Its changelog is a log
+// of segments (segment_log.h), keyed 'g' + the pipeline name + the segment
+// number; records keyed 'w', 'p' (fixed windows) or 's' (sessions) + the
+// pipeline name + the window's key are the earlier format, still restored.
 class PipelineState {
   public:
     explicit PipelineState(const CompiledPipeline& p) : p_(p), agg_(p) {}
@@ -49,11 +51,14 @@ class PipelineState {
     // The watermark moved from `before` to `now`.
     virtual void on_watermark(const Watermark& before, std::int64_t now, Output& out) = 0;
     virtual void take_changelog(std::vector<StateDelta>& out) = 0;
-    // `kind` is the key's first byte ('w', 'p' or 's'); `rest` is the key
-    // after the pipeline-name prefix.
+    // `kind` is the key's first byte ('g', 'w', 'p' or 's'); `rest` is the
+    // key after the pipeline-name prefix.
     virtual std::optional<std::string> apply(char kind, std::string_view rest,
                                              std::optional<std::string_view> value) = 0;
     virtual std::size_t open() const = 0;
+    // After restoring: drops what the watermark `wm` has closed (an older
+    // segment may bring such state back), without results.
+    virtual void settle(const Watermark& wm) = 0;
 
     const CompiledPipeline& pipeline() const { return p_; }
 

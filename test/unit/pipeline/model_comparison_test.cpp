@@ -354,13 +354,15 @@ std::vector<StepOut> run_engine(const std::shared_ptr<const CompiledEngine>& eng
                     BOOST_REQUIRE_MESSAGE(!err, *err);
                 }
             } else {
-                // What a compacted topic keeps: the last value per key, no tombstones.
-                std::map<std::string, std::optional<std::string>> compacted;
-                for (const auto& [k, v] : log) {
-                    compacted[k] = v;
+                // What a compacted topic keeps: the last record of each key,
+                // in log order, without tombstones.
+                std::map<std::string, std::size_t> last;
+                for (std::size_t i = 0; i < log.size(); ++i) {
+                    last[log[i].first] = i;
                 }
-                for (const auto& [k, v] : compacted) {
-                    if (v) {
+                for (std::size_t i = 0; i < log.size(); ++i) {
+                    const auto& [k, v] = log[i];
+                    if (v && last[k] == i) {
                         auto err = fresh->apply_changelog(k, std::string_view(*v));
                         BOOST_REQUIRE_MESSAGE(!err, *err);
                     }

@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 #include <map>
+#include <random>
 #include <set>
 
 #include "test_support.h"
@@ -49,6 +50,44 @@ std::vector<Shop> script() {
 }
 
 using Log = std::map<std::string, std::optional<std::string>>;
+
+// The entries of a segment record's value, read by the documented layout
+// (pipeline/core/README.md): u8 version, u64 fingerprint, u32 n, n x
+// (u8 kind, bytes key, bytes value), integers big-endian.
+struct SegmentEntry {
+    char kind;
+    std::string rest;
+    std::string value;
+};
+std::vector<SegmentEntry> entries_of(const std::string& v) {
+    std::size_t at = 0;
+    auto take = [&](std::size_t n) {
+        BOOST_REQUIRE(at + n <= v.size());
+        std::uint64_t x = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            x = (x << 8) | static_cast<unsigned char>(v[at + i]);
+        }
+        at += n;
+        return x;
+    };
+    BOOST_REQUIRE_EQUAL(take(1), 1u);
+    take(8);
+    const std::uint64_t n = take(4);
+    std::vector<SegmentEntry> out;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        SegmentEntry e;
+        e.kind = static_cast<char>(take(1));
+        const std::size_t rest_len = take(4);
+        e.rest = v.substr(at, rest_len);
+        at += rest_len;
+        const std::size_t value_len = take(4);
+        e.value = v.substr(at, value_len);
+        at += value_len;
+        out.push_back(std::move(e));
+    }
+    BOOST_REQUIRE_EQUAL(at, v.size());
+    return out;
+}
 
 void flush(Task& t, Log& log) {
     std::vector<StateDelta> deltas;
@@ -128,26 +167,233 @@ BOOST_AUTO_TEST_CASE(a_flush_names_each_key_once_and_an_unchanged_task_has_nothi
     BOOST_TEST(deltas.empty());
 }
 
-BOOST_AUTO_TEST_CASE(purged_windows_are_tombstoned) {
-    Harness h(engine_with({tumbling_pipeline("t", 1000)}));
-    h.send(Shop{"a", kT0});
+BOOST_AUTO_TEST_CASE(a_flush_writes_one_segment_per_pipeline_however_many_windows_changed) {
+    PipelineSpec t = tumbling_pipeline("t", 60000);
+    t.group_by = {"user_id"};
+    Harness h(engine_with({t}));
+    for (int i = 0; i < 500; ++i) {
+        Shop s{"e" + std::to_string(i), kT0 + i};
+        s.user = "user-" + std::to_string(i);
+        h.send(s);
+    }
     std::vector<StateDelta> deltas;
     h.task.take_changelog(deltas);
-    std::string window_key;
+    int segments = 0;
     for (const auto& d : deltas) {
-        if (d.key[0] == 'w') {
-            window_key = d.key;
+        if (d.key[0] == 'g') {
+            ++segments;
+            BOOST_REQUIRE(d.value);
+            BOOST_TEST(entries_of(*d.value).size() == 500u);
+        } else {
+            BOOST_TEST((d.key[0] == 'd' || d.key[0] == 'm'));
         }
     }
-    BOOST_REQUIRE(!window_key.empty());
-    h.send(Shop{"b", kT0 + 5000});
-    deltas.clear();
-    h.task.take_changelog(deltas);
-    bool tombstoned = false;
-    for (const auto& d : deltas) {
-        tombstoned = tombstoned || (d.key == window_key && !d.value);
+    BOOST_TEST(segments == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_segment_is_tombstoned_once_each_entry_in_it_was_rewritten_or_closed) {
+    PipelineSpec t = tumbling_pipeline("t", 1000);
+    t.group_by = {"user_id"};
+    Harness h(engine_with({t}));
+    auto flush_keys = [&](std::set<std::string>& written, std::set<std::string>& tombstoned) {
+        std::vector<StateDelta> deltas;
+        h.task.take_changelog(deltas);
+        written.clear();
+        tombstoned.clear();
+        for (const auto& d : deltas) {
+            if (d.key[0] == 'g') {
+                (d.value ? written : tombstoned).insert(d.key);
+            }
+        }
+    };
+    std::set<std::string> written;
+    std::set<std::string> tombstoned;
+    Shop a{"a1", kT0};
+    a.user = "a";
+    Shop b{"b1", kT0 + 1};
+    b.user = "b";
+    h.send(a);
+    h.send(b);
+    flush_keys(written, tombstoned);
+    BOOST_REQUIRE(written.size() == 1u);
+    const std::string first = *written.begin();
+    // a changes: the first segment still holds b's latest value.
+    a.id = "a2";
+    h.send(a);
+    flush_keys(written, tombstoned);
+    BOOST_TEST(written.size() == 1u);
+    BOOST_TEST(tombstoned.empty());
+    // b changes too: nothing in the first segment is current any more.
+    b.id = "b2";
+    h.send(b);
+    flush_keys(written, tombstoned);
+    BOOST_TEST(written.size() == 1u);
+    BOOST_TEST(tombstoned == std::set<std::string>{first});
+    // The window closes: the two later segments go, and nothing is written.
+    Shop later{"c", kT0 + 5000};
+    later.user = "c";
+    h.send(later);
+    flush_keys(written, tombstoned);
+    BOOST_TEST(written.size() == 1u);  // c's window
+    BOOST_TEST(tombstoned.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(the_compacted_changelog_stays_near_the_live_state_and_restores_exactly) {
+    // One long window, many keys, each flush rewriting a random few: most
+    // written entries soon are dead, and old segments must be rewritten and
+    // tombstoned or the log grows without bound.
+    PipelineSpec t = tumbling_pipeline("t", 3600000);
+    t.group_by = {"user_id"};
+    t.aggregates.push_back(sum_agg("revenue", "price * quantity"));
+    PipelineSpec s = session_pipeline("s", 3600000);
+    s.group_by = {"user_id"};
+    const EngineSpec spec = engine_with({t, s});
+    Harness h(spec);
+    std::mt19937_64 rng(77);
+    auto uniform = [&](int lo, int hi) {
+        return std::uniform_int_distribution<int>(lo, hi)(rng);
+    };
+    Log log;  // the compacted topic: the latest value per key
+    std::vector<std::string> events;
+    std::set<std::string> all_users;
+    std::size_t max_segments = 0;
+    for (int flush_no = 0; flush_no < 300; ++flush_no) {
+        std::set<std::string> users;
+        for (int i = 0; i < 200; ++i) {
+            Shop e{"e" + std::to_string(events.size()), kT0 + flush_no * 10 + i % 10};
+            e.user = "user-" + std::to_string(uniform(0, 1999));
+            e.price = static_cast<double>(uniform(1, 1000)) / 7;
+            users.insert(e.user);
+            all_users.insert(e.user);
+            events.push_back(e.json());
+            h.send(events.back());
+        }
+        std::vector<StateDelta> deltas;
+        h.task.take_changelog(deltas);
+        for (auto& d : deltas) {
+            if (d.value) {
+                log[d.key] = d.value;
+            } else {
+                log.erase(d.key);
+            }
+        }
+        // Entries kept: at most twice the live ones, plus the slack of 1024
+        // per pipeline, plus what this flush wrote (each may have made one
+        // older entry dead).
+        std::size_t kept = 0;
+        std::size_t segments = 0;
+        for (const auto& [k, v] : log) {
+            if (k[0] == 'g') {
+                kept += entries_of(*v).size();
+                ++segments;
+            }
+        }
+        const auto c = h.task.counters();
+        const std::size_t live = c.open_windows + c.open_sessions;
+        BOOST_REQUIRE_MESSAGE(kept <= 2 * live + 2 * 1024 + 2 * users.size(),
+                              "flush " << flush_no << ": " << kept << " entries kept for " << live
+                                       << " live");
+        max_segments = std::max(max_segments, segments);
     }
-    BOOST_TEST(tombstoned);
+    // Without rewriting old segments, all 600 would still be kept.
+    BOOST_TEST(max_segments < 200u);
+    BOOST_TEST_MESSAGE("at most " << max_segments << " segments kept");
+
+    // Restoring the compacted log (key order is segment order within a
+    // pipeline) gives the same task: the same results once everything closes.
+    auto restored = restore(h.engine, log);
+    BOOST_TEST(restored->counters().open_windows == h.task.counters().open_windows);
+    BOOST_TEST(restored->counters().open_sessions == h.task.counters().open_sessions);
+    const std::string closer = Shop{"closer", kT0 + 100000000}.json();
+    Event ev;
+    BOOST_REQUIRE(!h.decoder.decode(closer, ev));
+    Output a;
+    Output b;
+    h.task.process(ev, closer, a);
+    restored->process(ev, closer, b);
+    BOOST_TEST(a.results.size() == 2 * all_users.size());  // a window and a session each
+    BOOST_TEST(a.results == b.results);
+}
+
+BOOST_AUTO_TEST_CASE(records_of_the_keyed_format_are_restored_rewritten_and_tombstoned) {
+    // The format before segments: one record per window (or pane, or
+    // session key), keyed kind + bytes(pipeline) + the entry's key, valued
+    // u8 version 1 + u64 fingerprint + the entry's value. Built here from
+    // the entries of a segment, which carry exactly those parts.
+    const auto engine = must_compile(mixed());
+    const auto events = script();
+    Task original(engine);
+    Decoder d(engine->spec().schema);
+    Event ev;
+    Output out;
+    const std::size_t cut = events.size() / 2;
+    for (std::size_t i = 0; i < cut; ++i) {
+        const std::string json = events[i].json();
+        BOOST_REQUIRE(!d.decode(json, ev));
+        original.process(ev, json, out);
+    }
+    std::vector<StateDelta> deltas;
+    original.take_changelog(deltas);
+    std::vector<std::pair<std::string, std::string>> legacy;
+    std::set<std::string> legacy_keys;
+    for (const auto& delta : deltas) {
+        BOOST_REQUIRE(delta.value);
+        if (delta.key[0] != 'g') {
+            legacy.emplace_back(delta.key, *delta.value);
+            continue;
+        }
+        const std::string pipeline_bytes = delta.key.substr(1, delta.key.size() - 1 - 8);
+        const std::string fingerprint = delta.value->substr(1, 8);
+        for (const auto& e : entries_of(*delta.value)) {
+            std::string key = std::string(1, e.kind) + pipeline_bytes + e.rest;
+            legacy.emplace_back(key, std::string(1, '\x01') + fingerprint + e.value);
+            legacy_keys.insert(key);
+        }
+    }
+    BOOST_REQUIRE(legacy_keys.size() > 3u);
+    Task upgraded(engine);
+    for (const auto& [k, v] : legacy) {
+        auto err = upgraded.apply_changelog(k, std::string_view(v));
+        BOOST_REQUIRE_MESSAGE(!err, *err);
+    }
+    // The first flush rewrites the state as segments and tombstones every
+    // keyed record.
+    std::vector<StateDelta> first;
+    upgraded.take_changelog(first);
+    std::set<std::string> tombstoned;
+    int segments = 0;
+    Log upgraded_log;
+    for (const auto& delta : first) {
+        if (!delta.value) {
+            tombstoned.insert(delta.key);
+        } else {
+            segments += delta.key[0] == 'g' ? 1 : 0;
+            upgraded_log[delta.key] = delta.value;
+        }
+    }
+    BOOST_TEST(tombstoned == legacy_keys);
+    BOOST_TEST(segments == 2);  // one per pipeline
+    // Both the upgraded task and one restored from its new records go on
+    // exactly like the original.
+    for (const auto& delta : deltas) {
+        if (delta.key[0] != 'g') {
+            upgraded_log[delta.key] = delta.value;  // dedup segments and meta, as they were
+        }
+    }
+    auto again = restore(engine, upgraded_log);
+    for (std::size_t i = cut; i < events.size(); ++i) {
+        const std::string json = events[i].json();
+        BOOST_REQUIRE(!d.decode(json, ev));
+        Output a;
+        Output b;
+        Output c;
+        original.process(ev, json, a);
+        upgraded.process(ev, json, b);
+        again->process(ev, json, c);
+        BOOST_REQUIRE_MESSAGE(a.results == b.results, "event " << i);
+        BOOST_REQUIRE_MESSAGE(a.results == c.results, "event " << i);
+        BOOST_REQUIRE_EQUAL(a.late.size(), b.late.size());
+    }
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_records_are_errors_and_leave_the_task_usable) {

@@ -1,0 +1,245 @@
+#pragma once
+
+// Internal: the changelog of a pipeline's window or session state as a log
+// of segments, each holding the entries that changed in one flush.
+//
+// One record per entry (per window and key) costs the runner one produced
+// message per changed window per commit: with many keys that is several
+// messages per event. A segment is one message per pipeline per flush,
+// however many entries changed.
+//
+// A segment stays in the compacted topic while it holds the latest value of
+// some open entry; once every entry in it was rewritten by a later segment
+// or closed, it is tombstoned. Closed entries get no tombstone of their own:
+// an older segment may still bring a closed entry back on restore, and the
+// pipeline drops it there, because closing is decided by the watermark
+// alone (settle()). So that few live entries cannot keep many dead ones on
+// disk, a flush also rewrites the live entries of the oldest segments once
+// the dead entries in kept segments outnumber the live ones (plus a slack):
+// a restore then reads at most about twice the live state.
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec.h"
+#include "etld/pipeline/task.h"
+
+namespace etld::pipeline::detail {
+
+class SegmentLog {
+  public:
+    static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
+    static constexpr std::uint8_t kVersion = 1;
+    // A segment's value is closed at this size and the flush goes on in a
+    // new one, so that a message stays far below the producer's 1 MB limit.
+    static constexpr std::size_t kMaxSegmentBytes = 256 * 1024;
+    // Dead entries allowed beyond the live count before old segments are
+    // rewritten.
+    static constexpr std::uint64_t kSlack = 1024;
+
+    // `prefix` is the key prefix ('g' + bytes(pipeline name)).
+    SegmentLog(std::string prefix, std::uint64_t fingerprint)
+        : prefix_(std::move(prefix)), fingerprint_(fingerprint) {}
+
+    // The latest value of an entry moved from segment `from` to `to`; kNone
+    // for none (a new entry, or one that closed).
+    void moved(std::uint64_t from, std::uint64_t to) {
+        if (from != kNone) {
+            auto it = segments_.find(from);
+            if (it != segments_.end() && it->second.live > 0) {
+                --it->second.live;
+                --live_;
+            }
+        }
+        if (to != kNone) {
+            auto it = segments_.find(to);
+            if (it != segments_.end()) {
+                ++it->second.live;
+                ++live_;
+            }
+        }
+    }
+
+    // Whether dead entries outnumber live ones by more than the slack; if
+    // so, `cut` is the newest segment to rewrite: rewriting every live entry
+    // of segments up to it (for each entry of segment s <= cut, mark it
+    // changed) frees at least half of the dead entries.
+    bool cleaning_due(std::uint64_t& cut) const {
+        const std::uint64_t dead = entries_ - live_;
+        if (dead <= live_ + kSlack) {
+            return false;
+        }
+        std::uint64_t freed = 0;
+        for (const auto& [number, s] : segments_) {
+            freed += s.entries - s.live;
+            cut = number;
+            if (2 * freed >= dead) {
+                break;
+            }
+        }
+        return true;
+    }
+
+    // Writing one flush: begin(), add() per changed entry, finish().
+    void begin() { current_ = kNone; }
+    // Appends an entry (kind byte, key rest, encoded value) and returns the
+    // segment number it went in.
+    template <typename Encode>
+    std::uint64_t add(char kind, std::string_view rest, Encode encode) {
+        if (current_ == kNone || value_.size() >= kMaxSegmentBytes) {
+            close_current();
+            current_ = next_++;
+            segments_[current_] = Segment{};
+            value_.clear();
+            Writer w(value_);
+            w.u8(kVersion);
+            w.u64(fingerprint_);
+            count_at_ = value_.size();
+            w.u32(0);  // patched by close_current()
+            count_ = 0;
+        }
+        Writer w(value_);
+        w.u8(static_cast<std::uint8_t>(kind));
+        w.bytes(rest);
+        const std::size_t len_at = value_.size();
+        w.u32(0);
+        encode(w);
+        patch_u32(len_at, static_cast<std::uint32_t>(value_.size() - len_at - 4));
+        ++count_;
+        ++segments_[current_].entries;
+        ++entries_;
+        return current_;
+    }
+    // Appends the segments written since begin() and tombstones for every
+    // segment that holds no live entry any more (and for ignored ones).
+    void finish(std::vector<StateDelta>& out) {
+        close_current();
+        for (auto& d : done_) {
+            out.push_back(std::move(d));
+        }
+        done_.clear();
+        for (auto it = segments_.begin(); it != segments_.end();) {
+            if (it->second.live == 0) {
+                out.push_back(StateDelta{key(it->first), std::nullopt});
+                entries_ -= it->second.entries;
+                it = segments_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (std::uint64_t n : foreign_) {
+            out.push_back(StateDelta{key(n), std::nullopt});
+        }
+        foreign_.clear();
+    }
+
+    // Restoring. A segment record: begin_apply() says whether its entries
+    // are to be applied (and is an error for a corrupt header); the caller
+    // then reads the entries with next_entry() and calls moved(old, number)
+    // for each entry it applied.
+    struct Entry {
+        char kind;
+        std::string_view rest;
+        std::string_view value;
+    };
+    std::optional<std::string> begin_apply(std::uint64_t number,
+                                           std::optional<std::string_view> value, Reader& r,
+                                           std::uint32_t& n, bool& apply) {
+        apply = false;
+        next_ = std::max(next_, number + 1);
+        if (!value) {
+            // Every entry of it was superseded by later records, which come
+            // after this tombstone's segment in the log.
+            if (auto it = segments_.find(number); it != segments_.end()) {
+                live_ -= it->second.live;
+                entries_ -= it->second.entries;
+                segments_.erase(it);
+            }
+            return std::nullopt;
+        }
+        r = Reader(*value);
+        if (r.u8() != kVersion) {
+            return std::string("unknown segment version");
+        }
+        const std::uint64_t fp = r.u64();
+        n = r.u32();
+        if (!r.ok()) {
+            return std::string("corrupt segment header");
+        }
+        if (fp != fingerprint_) {
+            // Written by an earlier definition of the pipeline: starts
+            // fresh, and the record goes at the next flush.
+            foreign_.push_back(number);
+            return std::nullopt;
+        }
+        if (segments_.count(number) != 0) {
+            // The same number again (a reused number after compaction): the
+            // older one's entries are all superseded.
+            live_ -= segments_[number].live;
+            entries_ -= segments_[number].entries;
+        }
+        segments_[number] = Segment{n, 0};
+        entries_ += n;
+        apply = true;
+        return std::nullopt;
+    }
+    static bool next_entry(Reader& r, Entry& e) {
+        e.kind = static_cast<char>(r.u8());
+        e.rest = r.bytes();
+        e.value = r.bytes();
+        return r.ok();
+    }
+
+    std::string key(std::uint64_t number) const {
+        std::string k = prefix_;
+        Writer w(k);
+        w.u64(number);
+        return k;
+    }
+
+    // Figures for tests and counters.
+    std::uint64_t live() const { return live_; }
+    std::uint64_t entries() const { return entries_; }
+    std::size_t segments() const { return segments_.size(); }
+
+  private:
+    struct Segment {
+        std::uint64_t entries = 0;  // entries written in it
+        std::uint64_t live = 0;     // of which still the latest of an open entry
+    };
+    void patch_u32(std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) {
+            value_[at + static_cast<std::size_t>(i)] =
+                static_cast<char>((v >> (8 * (3 - i))) & 0xff);
+        }
+    }
+    void close_current() {
+        if (current_ == kNone) {
+            return;
+        }
+        patch_u32(count_at_, count_);
+        done_.push_back(StateDelta{key(current_), std::move(value_)});
+        value_ = std::string();
+        current_ = kNone;
+    }
+
+    const std::string prefix_;
+    const std::uint64_t fingerprint_;
+    std::map<std::uint64_t, Segment> segments_;
+    std::uint64_t entries_ = 0;
+    std::uint64_t live_ = 0;
+    std::uint64_t next_ = 0;
+    std::uint64_t current_ = kNone;
+    std::string value_;
+    std::size_t count_at_ = 0;
+    std::uint32_t count_ = 0;
+    std::vector<StateDelta> done_;
+    std::vector<std::uint64_t> foreign_;
+};
+
+}  // namespace etld::pipeline::detail
