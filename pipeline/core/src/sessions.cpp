@@ -280,10 +280,9 @@ class Sessions final : public PipelineState {
         keys_.for_each([&](Keys::value_type& kv) {
             auto& ss = kv.second.sessions;
             const std::size_t before = ss.size();
-            ss.erase(std::remove_if(ss.begin(), ss.end(),
-                                    [&](const Session& x) {
-                                        return x.last + gap_ + lateness_ <= wm.value;
-                                    }),
+            ss.erase(std::remove_if(
+                         ss.begin(), ss.end(),
+                         [&](const Session& x) { return x.last + gap_ + lateness_ <= wm.value; }),
                      ss.end());
             open_ -= before - ss.size();
             if (before != 0 && ss.empty()) {
@@ -315,9 +314,9 @@ class Sessions final : public PipelineState {
     };
     struct KeyState {
         std::vector<Session> sessions;
-        std::int64_t scheduled = 0;  // deadline of the live heap entry
-        std::uint64_t gen = 0;       // generation of the live heap entry
-        std::uint32_t refs = 0;      // heap entries (live or stale) pointing here
+        std::int64_t scheduled = 0;             // deadline of the live heap entry
+        std::uint64_t gen = 0;                  // generation of the live heap entry
+        std::uint32_t refs = 0;                 // heap entries (live or stale) pointing here
         std::uint64_t seg = SegmentLog::kNone;  // the segment with its latest value
         bool has_live = false;
         bool dirty = false;

@@ -351,7 +351,7 @@ class FixedWindows final : public PipelineState {
 
   private:
     struct Win {
-        AggState agg;  // cells only when paned_, else everything
+        AggState agg;                           // cells only when paned_, else everything
         std::uint64_t seg = SegmentLog::kNone;  // the segment with its latest value
         std::uint32_t revision = 0;
         bool emitted = false;
@@ -577,9 +577,10 @@ class FixedWindows final : public PipelineState {
             }
             std::int64_t start = 0;
             std::string_view group;
-            if (auto err = parse_key(e.rest, e.kind == 'p' ? "pane entry of pipeline '"
-                                                           : "window entry of pipeline '",
-                                     start, group)) {
+            if (auto err = parse_key(
+                    e.rest,
+                    e.kind == 'p' ? "pane entry of pipeline '" : "window entry of pipeline '",
+                    start, group)) {
                 return err;
             }
             Reader vr(e.value);

@@ -250,9 +250,7 @@ BOOST_AUTO_TEST_CASE(the_compacted_changelog_stays_near_the_live_state_and_resto
     const EngineSpec spec = engine_with({t, s});
     Harness h(spec);
     std::mt19937_64 rng(77);
-    auto uniform = [&](int lo, int hi) {
-        return std::uniform_int_distribution<int>(lo, hi)(rng);
-    };
+    auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
     Log log;  // the compacted topic: the latest value per key
     std::vector<std::string> events;
     std::set<std::string> all_users;
@@ -290,9 +288,9 @@ BOOST_AUTO_TEST_CASE(the_compacted_changelog_stays_near_the_live_state_and_resto
         }
         const auto c = h.task.counters();
         const std::size_t live = c.open_windows + c.open_sessions;
-        BOOST_REQUIRE_MESSAGE(kept <= 2 * live + 2 * 1024 + 2 * users.size(),
-                              "flush " << flush_no << ": " << kept << " entries kept for " << live
-                                       << " live");
+        BOOST_REQUIRE_MESSAGE(
+            kept <= 2 * live + 2 * 1024 + 2 * users.size(),
+            "flush " << flush_no << ": " << kept << " entries kept for " << live << " live");
         max_segments = std::max(max_segments, segments);
     }
     // Without rewriting old segments, all 600 would still be kept.
