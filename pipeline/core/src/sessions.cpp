@@ -205,13 +205,13 @@ class Sessions final : public PipelineState {
                 }
             });
         }
-        std::sort(dirty_.begin(), dirty_.end());
-        dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
         log_.begin();
         for (const std::string& g : dirty_) {
             Keys::value_type* it = keys_.find(std::string_view(g));
-            if (it == nullptr) {
-                continue;  // erased: its segment no longer counts it
+            if (it == nullptr || !it->second.dirty) {
+                // Erased (its segment no longer counts it), or listed twice
+                // (erased and created again since the last flush).
+                continue;
             }
             KeyState& ks = it->second;
             ks.dirty = false;

@@ -614,22 +614,15 @@ class FixedWindows final : public PipelineState {
         agg_.encode(w.agg, vw, paned_ ? Aggregator::kCells : Aggregator::kAll);
     }
 
-    // Every dirty (start, key), in (start, key) order, into the segment
-    // being written: its state, or, once closed, nothing (its earlier
-    // segment loses a live entry); then the closed nodes are freed.
+    // Every dirty (start, key) into the segment being written: its state,
+    // or, once closed, nothing (its earlier segment loses a live entry);
+    // then the closed nodes are freed. The order of entries in a segment
+    // does not matter (each key is in it once: mark() lists a node only
+    // while it is not dirty), so they go in the order they changed.
     template <typename N, typename Encode>
     void flush(std::vector<Dirty<N>>& dirty, std::vector<std::unique_ptr<N>>& closed, char kind,
                Encode encode) {
-        using D = Dirty<N>;
-        std::sort(dirty.begin(), dirty.end(), [](const D& a, const D& b) {
-            return a.start != b.start ? a.start < b.start : a.node->first < b.node->first;
-        });
-        dirty.erase(std::unique(dirty.begin(), dirty.end(),
-                                [](const D& a, const D& b) {
-                                    return a.start == b.start && a.node == b.node;
-                                }),
-                    dirty.end());
-        for (const D& d : dirty) {
+        for (const Dirty<N>& d : dirty) {
             auto& state = d.node->second;
             state.dirty = false;
             if (state.closed) {
