@@ -46,11 +46,11 @@ class SegmentLog {
     SegmentLog(std::string prefix, std::uint64_t fingerprint)
         : prefix_(std::move(prefix)), fingerprint_(fingerprint) {}
 
-    // The latest value of an entry moved from segment `from` to `to`; kNone
-    // for none (a new entry, or one that closed).
-    void moved(std::uint64_t from, std::uint64_t to) {
-        if (from != kNone) {
-            auto it = segments_.find(from);
+    // The latest value of an entry moved from segment `seg` to `to` (kNone:
+    // it has none, being new or closed); `seg` becomes `to`.
+    void move(std::uint64_t& seg, std::uint64_t to) {
+        if (seg != kNone) {
+            auto it = segments_.find(seg);
             if (it != segments_.end() && it->second.live > 0) {
                 --it->second.live;
                 --live_;
@@ -63,6 +63,7 @@ class SegmentLog {
                 ++live_;
             }
         }
+        seg = to;
     }
 
     // Whether dead entries outnumber live ones by more than the slack; if
@@ -87,10 +88,10 @@ class SegmentLog {
 
     // Writing one flush: begin(), add() per changed entry, finish().
     void begin() { current_ = kNone; }
-    // Appends an entry (kind byte, key rest, encoded value) and returns the
-    // segment number it went in.
+    // Appends an entry (kind byte, key rest, encoded value) for the entry
+    // whose latest value was in segment `seg`; `seg` becomes the one written.
     template <typename Encode>
-    std::uint64_t add(char kind, std::string_view rest, Encode encode) {
+    void add(char kind, std::string_view rest, std::uint64_t& seg, Encode encode) {
         if (current_ == kNone || value_.size() >= kMaxSegmentBytes) {
             close_current();
             current_ = next_++;
@@ -113,7 +114,7 @@ class SegmentLog {
         ++count_;
         ++segments_[current_].entries;
         ++entries_;
-        return current_;
+        move(seg, current_);
     }
     // Appends the segments written since begin() and tombstones for every
     // segment that holds no live entry any more (and for ignored ones).
@@ -138,19 +139,53 @@ class SegmentLog {
         foreign_.clear();
     }
 
-    // Restoring. A segment record: begin_apply() says whether its entries
-    // are to be applied (and is an error for a corrupt header); the caller
-    // then reads the entries with next_entry() and calls moved(old, number)
-    // for each entry it applied.
     struct Entry {
         char kind;
         std::string_view rest;
         std::string_view value;
     };
+    // Restores one segment record (`rest`: its key after the prefix) by
+    // calling apply(entry, number) for each entry; apply puts the entry's
+    // value and calls move(its seg, number). Errors start with `what`.
+    template <typename Apply>
+    std::optional<std::string> apply_record(std::string_view rest,
+                                            std::optional<std::string_view> value,
+                                            const std::string& what, Apply apply) {
+        Reader kr(rest);
+        const std::uint64_t number = kr.u64();
+        if (!kr.ok() || !kr.at_end()) {
+            return what + "malformed key";
+        }
+        Reader r{std::string_view()};
+        std::uint32_t n = 0;
+        if (auto err = begin_apply(number, value, r, n)) {
+            return what + *err;
+        }
+        for (std::uint32_t k = 0; k < n; ++k) {
+            Entry e{};
+            e.kind = static_cast<char>(r.u8());
+            e.rest = r.bytes();
+            e.value = r.bytes();
+            if (!r.ok()) {
+                return what + "corrupt entry";
+            }
+            if (auto err = apply(e, number)) {
+                return what + *err;
+            }
+        }
+        if (n > 0 && !r.at_end()) {
+            return what + "trailing bytes";
+        }
+        return std::nullopt;
+    }
+
+  private:
+    // The header of segment record `number`: `n` entries to apply (0 for a
+    // tombstone or another definition's segment) and `r` at the first.
     std::optional<std::string> begin_apply(std::uint64_t number,
                                            std::optional<std::string_view> value, Reader& r,
-                                           std::uint32_t& n, bool& apply) {
-        apply = false;
+                                           std::uint32_t& n) {
+        n = 0;
         next_ = std::max(next_, number + 1);
         if (!value) {
             // Every entry of it was superseded by later records, which come
@@ -167,7 +202,7 @@ class SegmentLog {
             return std::string("unknown segment version");
         }
         const std::uint64_t fp = r.u64();
-        n = r.u32();
+        const std::uint32_t count = r.u32();
         if (!r.ok()) {
             return std::string("corrupt segment header");
         }
@@ -183,18 +218,11 @@ class SegmentLog {
             live_ -= segments_[number].live;
             entries_ -= segments_[number].entries;
         }
+        n = count;
         segments_[number] = Segment{n, 0};
         entries_ += n;
-        apply = true;
         return std::nullopt;
     }
-    static bool next_entry(Reader& r, Entry& e) {
-        e.kind = static_cast<char>(r.u8());
-        e.rest = r.bytes();
-        e.value = r.bytes();
-        return r.ok();
-    }
-
     std::string key(std::uint64_t number) const {
         std::string k = prefix_;
         Writer w(k);
@@ -202,12 +230,6 @@ class SegmentLog {
         return k;
     }
 
-    // Figures for tests and counters.
-    std::uint64_t live() const { return live_; }
-    std::uint64_t entries() const { return entries_; }
-    std::size_t segments() const { return segments_.size(); }
-
-  private:
     struct Segment {
         std::uint64_t entries = 0;  // entries written in it
         std::uint64_t live = 0;     // of which still the latest of an open entry

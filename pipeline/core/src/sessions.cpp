@@ -190,7 +190,7 @@ class Sessions final : public PipelineState {
         for (Keys::value_type* kv : erase_) {
             // No record: an older segment that brings the key back on
             // restore is settled there.
-            log_.moved(kv->second.seg, SegmentLog::kNone);
+            log_.move(kv->second.seg, SegmentLog::kNone);
             keys_.erase(kv);
         }
         erase_.clear();
@@ -216,14 +216,10 @@ class Sessions final : public PipelineState {
             KeyState& ks = it->second;
             ks.dirty = false;
             if (ks.sessions.empty()) {
-                log_.moved(ks.seg, SegmentLog::kNone);
-                ks.seg = SegmentLog::kNone;
+                log_.move(ks.seg, SegmentLog::kNone);
                 continue;
             }
-            const std::uint64_t seg =
-                log_.add('s', g, [&](Writer& w) { encode_sessions(ks.sessions, w); });
-            log_.moved(ks.seg, seg);
-            ks.seg = seg;
+            log_.add('s', g, ks.seg, [&](Writer& w) { encode_sessions(ks.sessions, w); });
         }
         dirty_.clear();
         log_.finish(out);
@@ -263,8 +259,7 @@ class Sessions final : public PipelineState {
             legacy_keys_.erase(prefix_ + std::string(rest));
         }
         if (Keys::value_type* kv = put_sessions(rest, std::move(sessions)); kv != nullptr) {
-            log_.moved(kv->second.seg, SegmentLog::kNone);
-            kv->second.seg = SegmentLog::kNone;
+            log_.move(kv->second.seg, SegmentLog::kNone);
             mark_dirty(*kv);
         }
         return std::nullopt;
@@ -290,8 +285,7 @@ class Sessions final : public PipelineState {
             }
         });
         for (Keys::value_type* kv : emptied) {
-            log_.moved(kv->second.seg, SegmentLog::kNone);
-            kv->second.seg = SegmentLog::kNone;
+            log_.move(kv->second.seg, SegmentLog::kNone);
             if (kv->second.refs == 0) {
                 keys_.erase(kv);
             }
@@ -415,8 +409,7 @@ class Sessions final : public PipelineState {
         open_ += sessions.size();
         it->second.sessions = std::move(sessions);
         if (it->second.sessions.empty()) {
-            log_.moved(it->second.seg, SegmentLog::kNone);
-            it->second.seg = SegmentLog::kNone;
+            log_.move(it->second.seg, SegmentLog::kNone);
             if (it->second.refs == 0) {
                 keys_.erase(it);
             }
@@ -428,41 +421,23 @@ class Sessions final : public PipelineState {
 
     std::optional<std::string> apply_segment(std::string_view rest,
                                              std::optional<std::string_view> value) {
-        const std::string what = "segment record of pipeline '" + p_.spec.name + "': ";
-        Reader kr(rest);
-        const std::uint64_t number = kr.u64();
-        if (!kr.ok() || !kr.at_end()) {
-            return what + "malformed key";
-        }
-        Reader r{std::string_view()};
-        std::uint32_t n = 0;
-        bool go = false;
-        if (auto err = log_.begin_apply(number, value, r, n, go)) {
-            return what + *err;
-        }
-        for (std::uint32_t k = 0; go && k < n; ++k) {
-            SegmentLog::Entry e{};
-            if (!SegmentLog::next_entry(r, e) || e.kind != 's') {
-                return what + "corrupt entry";
-            }
-            Reader gr(e.rest);
-            if (!decode_group(gr, p_, nullptr) || !gr.at_end()) {
-                return what + "malformed session key";
-            }
-            std::vector<Session> sessions;
-            Reader vr(e.value);
-            if (auto err = decode_sessions(vr, sessions)) {
-                return what + *err;
-            }
-            if (Keys::value_type* kv = put_sessions(e.rest, std::move(sessions)); kv != nullptr) {
-                log_.moved(kv->second.seg, number);
-                kv->second.seg = number;
-            }
-        }
-        if (go && !r.at_end()) {
-            return what + "trailing bytes";
-        }
-        return std::nullopt;
+        return log_.apply_record(
+            rest, value, "segment record of pipeline '" + p_.spec.name + "': ",
+            [&](const SegmentLog::Entry& e, std::uint64_t number) -> std::optional<std::string> {
+                Reader gr(e.rest);
+                if (e.kind != 's' || !decode_group(gr, p_, nullptr) || !gr.at_end()) {
+                    return "malformed session entry";
+                }
+                std::vector<Session> sessions;
+                Reader vr(e.value);
+                if (auto err = decode_sessions(vr, sessions)) {
+                    return err;
+                }
+                if (Keys::value_type* kv = put_sessions(e.rest, std::move(sessions))) {
+                    log_.move(kv->second.seg, number);
+                }
+                return std::nullopt;
+            });
     }
 
     void emit_first(Session& s, Output& out) {

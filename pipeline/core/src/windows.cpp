@@ -271,8 +271,7 @@ class FixedWindows final : public PipelineState {
         while (!buckets_.empty() && buckets_.begin()->first + size_ + lateness_ <= wm.value) {
             auto it = buckets_.begin();
             it->second.for_each([&](Node& n) {
-                log_.moved(n.second.seg, SegmentLog::kNone);
-                n.second.seg = SegmentLog::kNone;
+                log_.move(n.second.seg, SegmentLog::kNone);
                 n.second.closed = true;
             });
             open_ -= it->second.size();
@@ -283,8 +282,7 @@ class FixedWindows final : public PipelineState {
         while (!panes_.empty() && panes_.begin()->first + size_ + lateness_ <= wm.value) {
             auto it = panes_.begin();
             it->second.for_each([&](PaneNode& n) {
-                log_.moved(n.second.seg, SegmentLog::kNone);
-                n.second.seg = SegmentLog::kNone;
+                log_.move(n.second.seg, SegmentLog::kNone);
                 n.second.closed = true;
             });
             it->second.release_all(closed_panes_);
@@ -308,8 +306,9 @@ class FixedWindows final : public PipelineState {
         if (auto err = parse_key(rest, what, start, group)) {
             return err;
         }
+        const std::string key = (kind == 'p' ? pane_prefix_ : prefix_) + std::string(rest);
         if (!value) {
-            legacy_keys_.erase((kind == 'p' ? pane_prefix_ : prefix_) + std::string(rest));
+            legacy_keys_.erase(key);
             if (kind == 'p') {
                 remove_pane(start, group);
             } else {
@@ -330,8 +329,7 @@ class FixedWindows final : public PipelineState {
                 return err;
             }
             if (node != nullptr) {
-                log_.moved(node->second.seg, SegmentLog::kNone);
-                node->second.seg = SegmentLog::kNone;
+                log_.move(node->second.seg, SegmentLog::kNone);
                 mark_pane_dirty(start, node);
             }
         } else {
@@ -339,11 +337,10 @@ class FixedWindows final : public PipelineState {
             if (auto err = put_window(start, group, r, node)) {
                 return err;
             }
-            log_.moved(node->second.seg, SegmentLog::kNone);
-            node->second.seg = SegmentLog::kNone;
+            log_.move(node->second.seg, SegmentLog::kNone);
             mark_dirty(start, node);
         }
-        legacy_keys_.insert((kind == 'p' ? pane_prefix_ : prefix_) + std::string(rest));
+        legacy_keys_.insert(key);
         return std::nullopt;
     }
 
@@ -529,7 +526,7 @@ class FixedWindows final : public PipelineState {
             return;
         }
         if (Node* node = b->second.find(group); node != nullptr) {
-            log_.moved(node->second.seg, SegmentLog::kNone);
+            log_.move(node->second.seg, SegmentLog::kNone);
             drop(b->second.detach(node), closed_);
             --open_;
         }
@@ -546,7 +543,7 @@ class FixedWindows final : public PipelineState {
             return;
         }
         if (PaneNode* pn = b->second.find(group); pn != nullptr) {
-            log_.moved(pn->second.seg, SegmentLog::kNone);
+            log_.move(pn->second.seg, SegmentLog::kNone);
             drop(b->second.detach(pn), closed_panes_);
         }
         if (b->second.empty()) {
@@ -558,54 +555,35 @@ class FixedWindows final : public PipelineState {
     // window or pane so far.
     std::optional<std::string> apply_segment(std::string_view rest,
                                              std::optional<std::string_view> value) {
-        const std::string what = "segment record of pipeline '" + p_.spec.name + "': ";
-        Reader kr(rest);
-        const std::uint64_t number = kr.u64();
-        if (!kr.ok() || !kr.at_end()) {
-            return what + "malformed key";
-        }
-        Reader r{std::string_view()};
-        std::uint32_t n = 0;
-        bool go = false;
-        if (auto err = log_.begin_apply(number, value, r, n, go)) {
-            return what + *err;
-        }
-        for (std::uint32_t k = 0; go && k < n; ++k) {
-            SegmentLog::Entry e{};
-            if (!SegmentLog::next_entry(r, e) || (e.kind != 'w' && e.kind != 'p')) {
-                return what + "corrupt entry";
-            }
-            std::int64_t start = 0;
-            std::string_view group;
-            if (auto err = parse_key(
-                    e.rest,
-                    e.kind == 'p' ? "pane entry of pipeline '" : "window entry of pipeline '",
-                    start, group)) {
-                return err;
-            }
-            Reader vr(e.value);
-            if (e.kind == 'p') {
-                PaneNode* node = nullptr;
-                if (auto err = put_pane(start, group, vr, node)) {
+        return log_.apply_record(
+            rest, value, "segment record of pipeline '" + p_.spec.name + "': ",
+            [&](const SegmentLog::Entry& e, std::uint64_t number) -> std::optional<std::string> {
+                if (e.kind != 'w' && e.kind != 'p') {
+                    return "entry of unknown kind";
+                }
+                const char* what =
+                    e.kind == 'p' ? "pane entry of pipeline '" : "window entry of pipeline '";
+                std::int64_t start = 0;
+                std::string_view group;
+                if (auto err = parse_key(e.rest, what, start, group)) {
                     return err;
                 }
-                if (node != nullptr) {
-                    log_.moved(node->second.seg, number);
-                    node->second.seg = number;
+                Reader vr(e.value);
+                if (e.kind == 'p') {
+                    PaneNode* node = nullptr;
+                    auto err = put_pane(start, group, vr, node);
+                    if (!err && node != nullptr) {
+                        log_.move(node->second.seg, number);
+                    }
+                    return err;
                 }
-            } else {
                 Node* node = nullptr;
-                if (auto err = put_window(start, group, vr, node)) {
-                    return err;
+                auto err = put_window(start, group, vr, node);
+                if (!err) {
+                    log_.move(node->second.seg, number);
                 }
-                log_.moved(node->second.seg, number);
-                node->second.seg = number;
-            }
-        }
-        if (go && !r.at_end()) {
-            return what + "trailing bytes";
-        }
-        return std::nullopt;
+                return err;
+            });
     }
 
     void encode_window(const Win& w, Writer& vw) const {
@@ -626,17 +604,14 @@ class FixedWindows final : public PipelineState {
             auto& state = d.node->second;
             state.dirty = false;
             if (state.closed) {
-                log_.moved(state.seg, SegmentLog::kNone);
-                state.seg = SegmentLog::kNone;
+                log_.move(state.seg, SegmentLog::kNone);
                 continue;
             }
             rest_.clear();
             Writer kw(rest_);
             kw.i64(d.start);
             kw.raw(d.node->first);
-            const std::uint64_t seg = log_.add(kind, rest_, [&](Writer& vw) { encode(state, vw); });
-            log_.moved(state.seg, seg);
-            state.seg = seg;
+            log_.add(kind, rest_, state.seg, [&](Writer& vw) { encode(state, vw); });
         }
         dirty.clear();
         closed.clear();
