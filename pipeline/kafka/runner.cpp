@@ -126,6 +126,9 @@ struct Runner::Impl {
     Output output;
     std::vector<StateDelta> deltas;
     std::string source_value;  // kSourceHeader of the record being repartitioned
+    // A result's key and value while it is produced (librdkafka copies them).
+    std::string result_key_buf;
+    std::string result_value_buf;
 
     std::map<TaskId, Task> tasks;
     std::map<TaskId, TaskCounters> seen_counters;
@@ -789,11 +792,12 @@ struct Runner::Impl {
 
     void drain_output(const rd_kafka_message_t* msg) {
         for (const Result& result : output.results) {
-            const std::string key = result_key(result);
-            const std::string value = result_json(*config.engine, result);
+            write_result_key(result_key_buf, result);
+            write_result_json(result_value_buf, *config.engine, result);
             stats.results++;
             pipeline_results[result.pipeline]++;
-            send(config.output_topic, RD_KAFKA_PARTITION_UA, key, value, nullptr);
+            send(config.output_topic, RD_KAFKA_PARTITION_UA, result_key_buf, result_value_buf,
+                 nullptr);
         }
         for (const LateRecord& late : output.late) {
             const PipelineSpec& pipeline = spec->pipelines[late.pipeline];

@@ -112,8 +112,9 @@ void json_value(std::string& out, const AggregateValue& v) {
 
 }  // namespace
 
-std::string result_key(const Result& r) {
-    std::string out = "[";
+void write_result_key(std::string& out, const Result& r) {
+    out.clear();
+    out.push_back('[');
     json_string(out, r.pipeline_name);
     out.push_back(',');
     json_int(out, r.window_start.value);
@@ -124,12 +125,17 @@ std::string result_key(const Result& r) {
         json_field(out, g);
     }
     out.push_back(']');
+}
+
+std::string result_key(const Result& r) {
+    std::string out;
+    write_result_key(out, r);
     return out;
 }
 
-std::string result_json(const CompiledEngine& engine, const Result& r) {
+void write_result_json(std::string& out, const CompiledEngine& engine, const Result& r) {
     const PipelineSpec& p = engine.impl().pipelines.at(r.pipeline).spec;
-    std::string out = "{\"pipeline\":";
+    out.assign("{\"pipeline\":");
     json_string(out, r.pipeline_name);
     out.append(",\"window_start\":");
     json_int(out, r.window_start.value);
@@ -161,6 +167,11 @@ std::string result_json(const CompiledEngine& engine, const Result& r) {
         out.push_back('}');
     }
     out.push_back('}');
+}
+
+std::string result_json(const CompiledEngine& engine, const Result& r) {
+    std::string out;
+    write_result_json(out, engine, r);
     return out;
 }
 

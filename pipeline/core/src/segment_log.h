@@ -18,6 +18,7 @@
 // the dead entries in kept segments outnumber the live ones (plus a slack):
 // a restore then reads at most about twice the live state.
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -87,7 +88,13 @@ class SegmentLog {
     }
 
     // Writing one flush: begin(), add() per changed entry, finish().
-    void begin() { current_ = kNone; }
+    // `expected` is about how many entries the flush adds: a segment's
+    // buffer is sized from it (and the entry size seen so far) up front, so
+    // that it is not grown and copied step by step.
+    void begin(std::size_t expected = 0) {
+        current_ = kNone;
+        expected_ = expected;
+    }
     // Appends an entry (kind byte, key rest, encoded value) for the entry
     // whose latest value was in segment `seg`; `seg` becomes the one written.
     template <typename Encode>
@@ -97,6 +104,9 @@ class SegmentLog {
             current_ = next_++;
             segments_[current_] = Segment{};
             value_.clear();
+            const std::size_t per_entry =
+                written_entries_ > 0 ? written_bytes_ / written_entries_ + 1 : 64;
+            value_.reserve(std::min(kMaxSegmentBytes + 4 * per_entry, 32 + expected_ * per_entry));
             Writer w(value_);
             w.u8(kVersion);
             w.u64(fingerprint_);
@@ -104,6 +114,7 @@ class SegmentLog {
             w.u32(0);  // patched by close_current()
             count_ = 0;
         }
+        const std::size_t entry_at = value_.size();
         Writer w(value_);
         w.u8(static_cast<std::uint8_t>(kind));
         w.bytes(rest);
@@ -111,6 +122,9 @@ class SegmentLog {
         w.u32(0);
         encode(w);
         patch_u32(len_at, static_cast<std::uint32_t>(value_.size() - len_at - 4));
+        written_bytes_ += value_.size() - entry_at;
+        ++written_entries_;
+        expected_ = expected_ > 0 ? expected_ - 1 : 0;
         ++count_;
         ++segments_[current_].entries;
         ++entries_;
@@ -257,6 +271,9 @@ class SegmentLog {
     std::uint64_t live_ = 0;
     std::uint64_t next_ = 0;
     std::uint64_t current_ = kNone;
+    std::size_t expected_ = 0;          // entries still expected in this flush
+    std::uint64_t written_bytes_ = 0;   // over all entries written, for the
+    std::uint64_t written_entries_ = 0;  // size of the next buffer
     std::string value_;
     std::size_t count_at_ = 0;
     std::uint32_t count_ = 0;

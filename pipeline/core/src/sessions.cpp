@@ -205,7 +205,7 @@ class Sessions final : public PipelineState {
                 }
             });
         }
-        log_.begin();
+        log_.begin(dirty_.size());
         for (const std::string& g : dirty_) {
             Keys::value_type* it = keys_.find(std::string_view(g));
             if (it == nullptr || !it->second.dirty) {

@@ -251,7 +251,7 @@ class FixedWindows final : public PipelineState {
                 });
             }
         }
-        log_.begin();
+        log_.begin(dirty_.size() + dirty_panes_.size());
         flush(dirty_, closed_, 'w', [&](const Win& w, Writer& vw) { encode_window(w, vw); });
         flush(dirty_panes_, closed_panes_, 'p',
               [&](const Pane& pn, Writer& vw) { agg_.encode(pn.sets, vw, Aggregator::kSets); });

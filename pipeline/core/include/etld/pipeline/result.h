@@ -48,10 +48,14 @@ struct Result {
 // ["<pipeline>",<start ms>,<end ms>,<group value>...]. Deterministic, so it is
 // used as the Kafka message key of the output topic.
 std::string result_key(const Result& r);
+// The same into `out` (replacing its contents, keeping its capacity).
+void write_result_key(std::string& out, const Result& r);
 
 // The output topic's message value; the format is specified in
 // pipeline/core/README.md.
 std::string result_json(const CompiledEngine& engine, const Result& r);
+// The same into `out` (replacing its contents, keeping its capacity).
+void write_result_json(std::string& out, const CompiledEngine& engine, const Result& r);
 
 // An event that arrived after every window it belongs to had closed.
 struct LateRecord {
