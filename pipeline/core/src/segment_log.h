@@ -271,8 +271,8 @@ class SegmentLog {
     std::uint64_t live_ = 0;
     std::uint64_t next_ = 0;
     std::uint64_t current_ = kNone;
-    std::size_t expected_ = 0;          // entries still expected in this flush
-    std::uint64_t written_bytes_ = 0;   // over all entries written, for the
+    std::size_t expected_ = 0;           // entries still expected in this flush
+    std::uint64_t written_bytes_ = 0;    // over all entries written, for the
     std::uint64_t written_entries_ = 0;  // size of the next buffer
     std::string value_;
     std::size_t count_at_ = 0;
