@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <set>
 #include <stdexcept>
 
 namespace etld::storage {
@@ -61,11 +62,17 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-std::vector<std::string> table_ddl(const pipeline::PipelineSpec& p,
-                                   const pipeline::EventSchema& schema) {
-    const std::string table = sql_identifier(p.name);
+namespace {
+
+// CREATE TABLE for `p`, with `extra` (", name TYPE" each) after its columns.
+// The key leads with window_end, the order in which windows close and the
+// engine emits them (end, start, key): results are appended near the end of
+// the table rather than spread over it, and "the windows that ended after X"
+// needs no second index (each index is one more B-tree write per result).
+std::string table_sql(const pipeline::PipelineSpec& p, const pipeline::EventSchema& schema,
+                      const std::string& extra) {
     std::string columns = "window_start INTEGER NOT NULL, window_end INTEGER NOT NULL";
-    std::string key = "window_start, window_end";
+    std::string key = "window_end, window_start";
     for (const auto& g : p.group_by) {
         columns += ", " + sql_identifier(g) + " " + sql_type(field_type(schema, g)) + " NOT NULL";
         key += ", " + sql_identifier(g);
@@ -74,16 +81,21 @@ std::vector<std::string> table_ddl(const pipeline::PipelineSpec& p,
         columns += ", " + sql_identifier(a.name) + " " + sql_type(a.fn);
     }
     columns += ", revision INTEGER NOT NULL, kind TEXT NOT NULL, updated_at INTEGER NOT NULL";
+    return "CREATE TABLE IF NOT EXISTS " + sql_identifier(p.name) + " (" + columns + extra +
+           ", PRIMARY KEY (" + key + ")) STRICT, WITHOUT ROWID";
+}
+
+}  // namespace
+
+std::vector<std::string> table_ddl(const pipeline::PipelineSpec& p,
+                                   const pipeline::EventSchema& schema) {
     std::vector<std::string> ddl;
-    ddl.push_back("CREATE TABLE IF NOT EXISTS " + table + " (" + columns + ", PRIMARY KEY (" + key +
-                  ")) STRICT, WITHOUT ROWID");
-    ddl.push_back("CREATE INDEX IF NOT EXISTS " + sql_identifier(p.name + "_by_end") + " ON " +
-                  table + " (window_end)");
+    ddl.push_back(table_sql(p, schema, ""));
     std::string view = "CREATE VIEW IF NOT EXISTS " + sql_identifier(p.name + "_view") +
                        " AS SELECT strftime('%Y-%m-%dT%H:%M:%fZ', window_start / 1000.0, "
                        "'unixepoch') AS window_start_utc, strftime('%Y-%m-%dT%H:%M:%fZ', "
                        "window_end / 1000.0, 'unixepoch') AS window_end_utc, *";
-    view += " FROM " + table;
+    view += " FROM " + sql_identifier(p.name);
     ddl.push_back(view);
     return ddl;
 }
@@ -165,12 +177,16 @@ struct ResultStore::Impl {
     // A table made for an earlier definition of the pipeline: new aggregates
     // get a column; a changed key or column type moves the old table aside
     // as <name>_before_<unix ms> (kept for reference, never written again).
+    // A table of the same definition keyed (window_start, window_end, ...),
+    // as etld keyed them before, is rebuilt with the current key, rows kept.
     void migrate(const pipeline::PipelineSpec& p) {
         Statement info = prepared("PRAGMA table_info(" + sql_identifier(p.name) + ")");
         struct Column {
+            std::string name;
             std::string type;
             std::int64_t pk = 0;
         };
+        std::vector<Column> order;  // as the table has them
         std::map<std::string, Column> existing;
         while (true) {
             const auto r = info.step();
@@ -178,27 +194,38 @@ struct ResultStore::Impl {
             if (r.step != Statement::Step::row) {
                 break;
             }
-            existing[info.column_text(1)] = Column{info.column_text(2), info.column_int64(5)};
+            Column c{info.column_text(1), info.column_text(2), info.column_int64(5)};
+            order.push_back(c);
+            existing[c.name] = c;
         }
         if (existing.empty()) {
             return;
         }
-        std::vector<std::pair<std::string, std::string>> key{{"window_start", "INTEGER"},
-                                                             {"window_end", "INTEGER"}};
+        // The key columns in the current order; the earlier order swaps the
+        // first two.
+        std::vector<std::pair<std::string, std::string>> key{{"window_end", "INTEGER"},
+                                                             {"window_start", "INTEGER"}};
         for (const auto& g : p.group_by) {
             key.emplace_back(g, sql_type(field_type(spec.schema, g)));
         }
-        bool compatible = true;
         std::size_t key_columns = 0;
         for (const auto& [name, column] : existing) {
             key_columns += column.pk > 0 ? 1 : 0;
         }
-        compatible = key_columns == key.size();
+        bool compatible = key_columns == key.size();
+        bool current_order = true;
+        bool earlier_order = true;
         for (std::size_t i = 0; i < key.size() && compatible; ++i) {
             auto it = existing.find(key[i].first);
-            compatible = it != existing.end() && it->second.type == key[i].second &&
-                         it->second.pk == static_cast<std::int64_t>(i + 1);
+            compatible = it != existing.end() && it->second.type == key[i].second;
+            if (compatible) {
+                const auto at = static_cast<std::int64_t>(i + 1);
+                const std::int64_t earlier = i < 2 ? static_cast<std::int64_t>(2 - i) : at;
+                current_order = current_order && it->second.pk == at;
+                earlier_order = earlier_order && it->second.pk == earlier;
+            }
         }
+        compatible = compatible && (current_order || earlier_order);
         std::vector<std::string> added;
         for (const auto& a : p.aggregates) {
             auto it = existing.find(a.name);
@@ -218,9 +245,48 @@ struct ResultStore::Impl {
                   "move the table of the earlier definition of " + p.name + " aside");
             return;
         }
+        if (!current_order) {
+            rekey(p, order);
+            return;
+        }
         for (const auto& sql : added) {
             check(db.exec(sql), "add a column to " + p.name);
         }
+    }
+
+    // Rebuilds the table of `p` (whose columns are `columns`) with the
+    // current key, copying every row, in one transaction. Columns the
+    // definition no longer has are kept, after its own.
+    template <typename Columns>
+    void rekey(const pipeline::PipelineSpec& p, const Columns& columns) {
+        std::set<std::string> wanted{"window_start", "window_end", "revision", "kind",
+                                     "updated_at"};
+        wanted.insert(p.group_by.begin(), p.group_by.end());
+        for (const auto& a : p.aggregates) {
+            wanted.insert(a.name);
+        }
+        std::string extra;
+        std::string copied;
+        for (const auto& c : columns) {
+            if (wanted.count(c.name) == 0) {
+                extra += ", " + sql_identifier(c.name) + " " + c.type;
+            }
+            copied += (copied.empty() ? "" : ", ") + sql_identifier(c.name);
+        }
+        const std::string table = sql_identifier(p.name);
+        const std::string old = sql_identifier(p.name + "_rekey");
+        const std::string what = "rebuild the table of " + p.name + " with its new key";
+        Transaction txn(db);
+        check(txn.begin_error(), what);
+        check(db.exec("DROP VIEW IF EXISTS " + sql_identifier(p.name + "_view") +
+                      "; DROP INDEX IF EXISTS " + sql_identifier(p.name + "_by_end") +
+                      "; ALTER TABLE " + table + " RENAME TO " + old),
+              what);
+        check(db.exec(table_sql(p, spec.schema, extra)), what);
+        check(db.exec("INSERT INTO " + table + " (" + copied + ") SELECT " + copied + " FROM " +
+                      old + "; DROP TABLE " + old),
+              what);
+        check(txn.commit(), what);
     }
 
     static void check(const std::optional<SqliteError>& error, const std::string& what) {
