@@ -1,6 +1,7 @@
 // etld against the exactly-once limit of librdkafka on the same broker.
 //
 //   etld_kafka_bench --bootstrap HOST:PORT --etld PATH [--engine-bench PATH]
+//                    [--store-bench PATH]
 //                    [--events N] [--runs R] [--json FILE] [--quick]
 //
 // Phases (each prints as it goes; the table and the JSON come at the end):
@@ -67,6 +68,7 @@ struct Settings {
     std::string bootstrap;
     std::string etld;
     std::string engine_bench;
+    std::string store_bench;
     // Another etld binary (say, before a change) run beside each etld run.
     std::string compare_etld;
     int broker_pid = 0;  // when set, the broker's CPU time is measured too
@@ -82,7 +84,7 @@ struct Settings {
     double latency_seconds = 60;
     double latency_rate = 0;  // 0: half of the measured saturation
     std::string prefix;       // makes every topic and group of this run unique
-    std::string phases = "throughput,latency,restore,engine";
+    std::string phases = "throughput,latency,restore,engine,store";
     std::string configs = "1,3,demo";  // etld pipeline sets of the throughput phase
     bool has(const std::string& phase) const { return phases.find(phase) != std::string::npos; }
 };
@@ -963,30 +965,60 @@ struct Engine {
     std::string output;
 };
 
+// What `cmd` prints (stdout and stderr).
+std::string output_of(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        return out;
+    }
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
+        out += buf.data();
+    }
+    ::pclose(p);
+    return out;
+}
+
+// The number printed after `marker` in `text`.
+double number_after(const std::string& text, const std::string& marker) {
+    const auto at = text.find(marker);
+    return at == std::string::npos ? NAN : std::strtod(text.c_str() + at + marker.size(), nullptr);
+}
+
 Engine engine_bench(const Settings& s) {
     Engine e;
     if (s.engine_bench.empty()) {
         return e;
     }
-    const std::string cmd = s.engine_bench + " 1000000 5 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-        return e;
-    }
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
-        e.output += buf.data();
-    }
-    ::pclose(p);
-    auto after = [&](const std::string& marker) {
-        const auto at = e.output.find(marker);
-        return at == std::string::npos
-                   ? NAN
-                   : std::strtod(e.output.c_str() + at + marker.size(), nullptr);
-    };
-    e.events_per_second = after("runs: median ");
-    e.events_per_cpu_second = after("per CPU second of this thread: median ");
+    e.output = output_of(s.engine_bench + " 1000000 5");
+    e.events_per_second = number_after(e.output, "runs: median ");
+    e.events_per_cpu_second = number_after(e.output, "per CPU second of this thread: median ");
     return e;
+}
+
+// ---- store bench ----------------------------------------------------------------
+
+// The materializer's SQLite work alone (etld_store_bench): the results of
+// the 3-pipeline run at 1e6 keys applied through ResultStore.
+struct Store {
+    double results_per_second = NAN;
+    double results_per_cpu_second = NAN;
+    double bytes_per_result = NAN;
+};
+
+Store store_bench(const Settings& s) {
+    Store st;
+    if (s.store_bench.empty()) {
+        return st;
+    }
+    // "  median R results/s wall (min .., max ..), C per CPU second" and
+    // "  database file M MB, B bytes per result".
+    const std::string out = output_of(s.store_bench + " 1000000 1000000 3");
+    st.results_per_second = number_after(out, "  median ");
+    st.results_per_cpu_second = number_after(out, "), ");
+    st.bytes_per_result = number_after(out, " MB, ");
+    return st;
 }
 
 // ---- the whole run -------------------------------------------------------------
@@ -1214,6 +1246,7 @@ int run_all(Settings s) {
     }
 
     const Engine engine = s.has("engine") ? engine_bench(s) : Engine{};
+    const Store store = s.has("store") ? store_bench(s) : Store{};
 
     // ---- the table ----
     std::printf("\n");
@@ -1267,6 +1300,11 @@ int run_all(Settings s) {
         "\nengine only (no Kafka; decode + dedup + tumbling + sliding + session): "
         "%.0f events/s wall, %.0f events per CPU-second of one core\n",
         engine.events_per_second, engine.events_per_cpu_second);
+    std::printf(
+        "\nSQLite only (the materializer's share; the 3-pipeline results at 1e6 keys, batches "
+        "of 50000): %.0f results/s wall, %.0f per CPU-second, %.1f bytes of database per "
+        "result\n",
+        store.results_per_second, store.results_per_cpu_second, store.bytes_per_result);
 
     if (!s.json_path.empty()) {
         std::ofstream j(s.json_path);
@@ -1296,7 +1334,10 @@ int run_all(Settings s) {
         j << "],\"bytes_per_dedup_id\":" << json_number(per_id)
           << ",\"bytes_per_open_window\":" << json_number(per_window)
           << ",\"engine\":{\"events_per_second\":" << json_number(engine.events_per_second)
-          << ",\"events_per_cpu_second\":" << json_number(engine.events_per_cpu_second) << "}}\n";
+          << ",\"events_per_cpu_second\":" << json_number(engine.events_per_cpu_second)
+          << "},\"store\":{\"results_per_second\":" << json_number(store.results_per_second)
+          << ",\"results_per_cpu_second\":" << json_number(store.results_per_cpu_second)
+          << ",\"bytes_per_result\":" << json_number(store.bytes_per_result) << "}}\n";
         std::printf("\nJSON: %s\n", s.json_path.c_str());
     }
     return 0;
@@ -1305,9 +1346,10 @@ int run_all(Settings s) {
 [[noreturn]] void usage() {
     std::fprintf(stderr,
                  "usage: etld_kafka_bench --bootstrap HOST:PORT --etld PATH [--engine-bench PATH]\n"
+                 "       [--store-bench PATH]\n"
                  "       [--events N] [--runs R] [--keys K,K,...] [--restore N,N,...]\n"
                  "       [--latency-rate R] [--latency-seconds S] [--json FILE] [--quick]\n"
-                 "       [--phases throughput,latency,restore,engine] [--configs 1,3,demo]\n"
+                 "       [--phases throughput,latency,restore,engine,store] [--configs 1,3,demo]\n"
                  "       [--max-batch N] [--compare OTHER_ETLD]\n");
     std::exit(2);
 }
@@ -1342,6 +1384,8 @@ int main(int argc, char** argv) {
             s.etld = value();
         } else if (a == "--engine-bench") {
             s.engine_bench = value();
+        } else if (a == "--store-bench") {
+            s.store_bench = value();
         } else if (a == "--events") {
             s.events = static_cast<std::uint64_t>(std::strtod(value().c_str(), nullptr));
         } else if (a == "--runs") {
