@@ -179,13 +179,14 @@ struct ResultStore::Impl {
     // as <name>_before_<unix ms> (kept for reference, never written again).
     // A table of the same definition keyed (window_start, window_end, ...),
     // as etld keyed them before, is rebuilt with the current key, rows kept.
+    struct Column {
+        std::string name;
+        std::string type;
+        std::int64_t pk = 0;  // position in the primary key, 0 if not in it
+    };
+
     void migrate(const pipeline::PipelineSpec& p) {
         Statement info = prepared("PRAGMA table_info(" + sql_identifier(p.name) + ")");
-        struct Column {
-            std::string name;
-            std::string type;
-            std::int64_t pk = 0;
-        };
         std::vector<Column> order;  // as the table has them
         std::map<std::string, Column> existing;
         while (true) {
@@ -257,8 +258,7 @@ struct ResultStore::Impl {
     // Rebuilds the table of `p` (whose columns are `columns`) with the
     // current key, copying every row, in one transaction. Columns the
     // definition no longer has are kept, after its own.
-    template <typename Columns>
-    void rekey(const pipeline::PipelineSpec& p, const Columns& columns) {
+    void rekey(const pipeline::PipelineSpec& p, const std::vector<Column>& columns) {
         std::set<std::string> wanted{"window_start", "window_end", "revision", "kind",
                                      "updated_at"};
         wanted.insert(p.group_by.begin(), p.group_by.end());
