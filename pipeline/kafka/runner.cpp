@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -106,6 +108,64 @@ void add_header(rd_kafka_headers_t* headers, const char* name, std::string_view 
     rd_kafka_header_add(headers, name, -1, value.data(), static_cast<ssize_t>(value.size()));
 }
 
+// One thread that runs one call at a time for its owner, who goes on with
+// other work and later waits for the call to end.
+class BackgroundCall {
+  public:
+    BackgroundCall() : thread_([this] { loop(); }) {}
+    ~BackgroundCall() {
+        {
+            std::lock_guard lock(mutex_);
+            quit_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+    BackgroundCall(const BackgroundCall&) = delete;
+    BackgroundCall& operator=(const BackgroundCall&) = delete;
+
+    // Only while idle().
+    void start(std::function<void()> call) {
+        {
+            std::lock_guard lock(mutex_);
+            call_ = std::move(call);
+            busy_.store(true, std::memory_order_release);
+        }
+        wake_.notify_all();
+    }
+    // One atomic load: cheap enough to ask once per record.
+    bool idle() const { return !busy_.load(std::memory_order_acquire); }
+    void wait() {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return !busy_.load(std::memory_order_relaxed); });
+    }
+
+  private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            wake_.wait(lock, [this] { return quit_ || call_; });
+            if (!call_) {
+                return;
+            }
+            auto call = std::move(call_);
+            call_ = nullptr;
+            lock.unlock();
+            call();
+            lock.lock();
+            busy_.store(false, std::memory_order_release);
+            wake_.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::function<void()> call_;
+    std::atomic<bool> busy_{false};
+    bool quit_ = false;
+    std::thread thread_;  // last: starts once the members above exist
+};
+
 }  // namespace
 
 struct Runner::Impl {
@@ -138,10 +198,29 @@ struct Runner::Impl {
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> resume_offsets;
 
     bool in_transaction = false;
-    Clock::time_point cycle_start{};
-    std::int64_t cycle_events = 0;
+    std::int64_t cycle_events = 0;          // consumed since the last cut
     std::optional<KafkaError> cycle_error;  // a produce failed: the cycle must abort
     std::optional<RunOutcome> fatal;
+
+    // The overlapped commit: while the committer thread sends the offsets
+    // and commits the transaction cut at the interval, the run thread goes
+    // on consuming and processing, and holds every record it would produce
+    // until the commit is settled; then they open the next transaction (or
+    // are dropped with it when the commit failed: the abort rewinds).
+    struct HeldRecord {
+        rd_kafka_topic_t* rkt = nullptr;
+        std::int32_t partition = 0;
+        std::size_t key_at = 0, key_len = 0;
+        std::size_t value_at = 0, value_len = 0;
+        bool has_value = false;
+        rd_kafka_headers_t* headers = nullptr;  // owned until produced or dropped
+        std::size_t source_at = 0, source_len = 0;
+    };
+    bool committing = false;
+    bool consumed_while_committing = false;    // offsets to commit even with no record held
+    std::optional<KafkaError> commit_outcome;  // written by the committer thread
+    std::vector<HeldRecord> held;
+    std::string held_bytes;  // keys, values and source headers of `held`
 
     // Results per pipeline since the last publish, by pipeline index.
     std::vector<std::uint64_t> pipeline_results;
@@ -155,6 +234,10 @@ struct Runner::Impl {
     bool consumer_closed = false;
     std::atomic<bool> stop_requested{false};
     std::atomic<bool> stop_now_requested{false};
+    std::atomic<bool> update_waiting{false};  // pending_update is set
+
+    // Destroyed first, before the clients it calls.
+    BackgroundCall committer;
 
     Impl(RunnerConfig c, LogFn l)
         : config(std::move(c)), log(std::move(l)), decoder(config.engine->spec().schema) {
@@ -484,6 +567,10 @@ struct Runner::Impl {
             tasks.emplace(id, Task(config.engine, ks.pipelines));
             std::int64_t low = 0;
             std::int64_t high = 0;
+            // A changelog topic created a moment ago has no leader yet for a
+            // few milliseconds: retry soon, and say so only when it lasts.
+            auto backoff = std::chrono::milliseconds(10);
+            const auto asked = Clock::now();
             while (!stop_now_requested) {
                 const auto err =
                     rd_kafka_query_watermark_offsets(restorer.get(), ks.changelog_topic.c_str(),
@@ -491,9 +578,12 @@ struct Runner::Impl {
                 if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                     break;
                 }
-                logf(LogLevel::warning, "restore: cannot read the end of " + ks.changelog_topic +
-                                            ": " + rd_kafka_err2str(err) + "; retrying");
-                std::this_thread::sleep_for(std::chrono::milliseconds(500));
+                logf(Clock::now() - asked > std::chrono::seconds(1) ? LogLevel::warning
+                                                                    : LogLevel::debug,
+                     "restore: cannot read the end of " + ks.changelog_topic + ": " +
+                         rd_kafka_err2str(err) + "; retrying");
+                std::this_thread::sleep_for(backoff);
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
             }
             if (high > low) {
                 rd_kafka_topic_partition_list_add(list.get(), ks.changelog_topic.c_str(),
@@ -584,6 +674,8 @@ struct Runner::Impl {
     }
 
     void on_assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
+        // (Eager assignment revokes, and so settles any commit, first.)
+        settle_commit();
         // Reading the committed offsets first waits for any transaction that
         // still holds offsets for these partitions (a previous owner's), so
         // the changelog read next is complete for the offsets we resume from.
@@ -627,15 +719,20 @@ struct Runner::Impl {
 
     void on_revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
         stats.ready = false;
-        if (in_transaction && !fatal) {
+        if ((in_transaction || committing) && !fatal) {
             if (rd_kafka_assignment_lost(rk) != 0) {
                 // The session expired (a long pause): the group has given
                 // these partitions to another member already, so nothing of
                 // this transaction may commit, and the tasks are dropped
-                // below, so there is nothing to rewind either.
+                // below, so there is nothing to rewind either. A commit
+                // already under way ends as the coordinator decides; what
+                // was held for the next one is dropped.
                 logf(LogLevel::warning,
                      "partitions lost (session expired); aborting the transaction in flight");
-                abort_only();
+                settle_commit(false);
+                if (in_transaction && !fatal) {
+                    abort_only();
+                }
             } else if (!commit_cycle()) {
                 logf(LogLevel::warning, "the transaction in flight at revocation was aborted");
             }
@@ -668,9 +765,15 @@ struct Runner::Impl {
         return it->second.get();
     }
 
+    // Opens a transaction unless one is open. While the previous one
+    // commits, only notes that there are offsets for the next one.
     void ensure_transaction() {
-        if (in_transaction) {
+        if (committing) {
+            consumed_while_committing = true;
             return;
+        }
+        if (in_transaction || fatal) {
+            return;  // (after a fatal error every record is dropped)
         }
         if (auto error = KafkaError::from(rd_kafka_begin_transaction(producer.get()))) {
             // begin_transaction only fails on misuse or a fatal producer.
@@ -681,24 +784,85 @@ struct Runner::Impl {
             return;
         }
         in_transaction = true;
-        cycle_start = Clock::now();
-        cycle_events = 0;
     }
 
-    // Produces one record in the current transaction. Ownership of `headers`
-    // (may be null) passes to this call; a non-empty `source` becomes the
-    // record's one kSourceHeader instead. A failure marks the cycle for abort.
+    // Produces one record in the current transaction (or holds it while the
+    // previous one commits). Ownership of `headers` (may be null) passes to
+    // this call; a non-empty `source` becomes the record's one kSourceHeader
+    // instead. A failure marks the cycle for abort.
     void send(const std::string& topic, std::int32_t partition, std::string_view key,
               std::optional<std::string_view> value, rd_kafka_headers_t* headers,
               std::string_view source = {}) {
+        if (committing) {
+            hold(topic_handle(topic), partition, key, value, headers, source);
+            return;
+        }
         ensure_transaction();
-        if (cycle_error) {
+        produce(topic_handle(topic), partition, key, value, headers, source);
+    }
+
+    void hold(rd_kafka_topic_t* rkt, std::int32_t partition, std::string_view key,
+              std::optional<std::string_view> value, rd_kafka_headers_t* headers,
+              std::string_view source) {
+        HeldRecord& r = held.emplace_back();
+        r.rkt = rkt;
+        r.partition = partition;
+        r.headers = headers;
+        r.key_at = held_bytes.size();
+        r.key_len = key.size();
+        held_bytes.append(key);
+        if (value) {
+            r.has_value = true;
+            r.value_at = held_bytes.size();
+            r.value_len = value->size();
+            held_bytes.append(*value);
+        }
+        r.source_at = held_bytes.size();
+        r.source_len = source.size();
+        held_bytes.append(source);
+    }
+
+    // Produces the held records into the transaction just begun.
+    void release_held() {
+        if (held.empty() && !consumed_while_committing) {
+            return;
+        }
+        consumed_while_committing = false;
+        ensure_transaction();
+        const std::string_view bytes(held_bytes);
+        for (HeldRecord& r : held) {
+            std::optional<std::string_view> value;
+            if (r.has_value) {
+                value = bytes.substr(r.value_at, r.value_len);
+            }
+            produce(r.rkt, r.partition, bytes.substr(r.key_at, r.key_len), value,
+                    std::exchange(r.headers, nullptr), bytes.substr(r.source_at, r.source_len));
+        }
+        held.clear();
+        held_bytes.clear();
+    }
+
+    // The held records belong to a cycle that is being rewound.
+    void drop_held() {
+        for (HeldRecord& r : held) {
+            if (r.headers != nullptr) {
+                rd_kafka_headers_destroy(r.headers);
+            }
+        }
+        held.clear();
+        held_bytes.clear();
+        consumed_while_committing = false;
+    }
+
+    void produce(rd_kafka_topic_t* rkt, std::int32_t partition, std::string_view key,
+                 std::optional<std::string_view> value, rd_kafka_headers_t* headers,
+                 std::string_view source) {
+        if (cycle_error || !in_transaction) {
             if (headers != nullptr) {
                 rd_kafka_headers_destroy(headers);
             }
             return;
         }
-        rd_kafka_topic_t* rkt = topic_handle(topic);
         while (true) {
             std::array<rd_kafka_vu_t, 7> vus{};
             size_t n = 0;
@@ -971,6 +1135,7 @@ struct Runner::Impl {
                 UpdateOutcome{UpdateOutcome::superseded, "a newer reload replaced this one"});
         }
         pending_update.emplace(std::move(update), std::move(promise));
+        update_waiting = true;
         return future;
     }
 
@@ -981,6 +1146,7 @@ struct Runner::Impl {
         {
             std::lock_guard lock(update_mutex);
             taken.swap(pending_update);
+            update_waiting = false;
         }
         if (!taken) {
             return;
@@ -1025,16 +1191,23 @@ struct Runner::Impl {
         if (pending_update) {
             pending_update->second.set_value(UpdateOutcome{UpdateOutcome::refused, why});
             pending_update.reset();
+            update_waiting = false;
         }
     }
 
     // ---- the commit cycle ----------------------------------------------------
 
-    // Produces the changelog deltas, sends the consumer's positions and
-    // commits. Returns false when the transaction had to be aborted (state
-    // and positions are then rewound to the last commit) or a fatal error
-    // stopped the runner.
-    bool commit_cycle() {
+    // What the committer needs to finish a cut transaction.
+    struct CommitJob {
+        PartitionListPtr offsets;
+        GroupMetadataPtr group;
+    };
+
+    // Ends the cycle on the run thread: produces the changelog deltas and
+    // takes the consumer's positions. Nothing to commit (no transaction, or
+    // it was aborted here) gives no job; `ok` says which.
+    std::optional<CommitJob> cut(bool& ok) {
+        ok = true;
         for (auto& [id, task] : tasks) {
             deltas.clear();
             task.take_changelog(deltas);
@@ -1048,16 +1221,18 @@ struct Runner::Impl {
             }
         }
         if (!in_transaction) {
-            return true;
+            return std::nullopt;
         }
         if (cycle_error) {
-            return abort_cycle(*cycle_error);
+            ok = abort_cycle(*cycle_error);
+            return std::nullopt;
         }
         rd_kafka_topic_partition_list_t* raw = nullptr;
         rd_kafka_assignment(consumer.get(), &raw);
         PartitionListPtr assignment(raw);
         rd_kafka_position(consumer.get(), assignment.get());
-        PartitionListPtr offsets(rd_kafka_topic_partition_list_new(assignment->cnt));
+        CommitJob job{PartitionListPtr(rd_kafka_topic_partition_list_new(assignment->cnt)),
+                      GroupMetadataPtr(rd_kafka_consumer_group_metadata(consumer.get()))};
         for (int i = 0; i < assignment->cnt; ++i) {
             // A partition nothing was consumed from since its assignment (or
             // the last rewind) has no position; its resume offset stands in,
@@ -1074,23 +1249,31 @@ struct Runner::Impl {
                 }
             }
             if (offset >= 0) {
-                rd_kafka_topic_partition_list_add(offsets.get(), assignment->elems[i].topic,
+                rd_kafka_topic_partition_list_add(job.offsets.get(), assignment->elems[i].topic,
                                                   assignment->elems[i].partition)
                     ->offset = offset;
             }
         }
-        if (offsets->cnt == 0 && assignment->cnt == 0) {
+        if (job.offsets->cnt == 0 && assignment->cnt == 0) {
             // No partition owned any more: this transaction belongs to no
             // generation and must not commit.
-            return abort_cycle(
+            ok = abort_cycle(
                 KafkaError::from_code(RD_KAFKA_RESP_ERR__STATE, "no partitions assigned"));
+            return std::nullopt;
         }
+        cycle_events = 0;
+        return job;
+    }
+
+    // Sends the offsets and commits, retrying what is retriable; the error
+    // that ends the attempt, if any. Runs on the committer thread or the run
+    // thread, and touches only the producer, atomics and the log.
+    std::optional<KafkaError> send_and_commit(const CommitJob& job) {
         const auto commit_start = Clock::now();
-        if (offsets->cnt > 0) {
-            GroupMetadataPtr meta(rd_kafka_consumer_group_metadata(consumer.get()));
+        if (job.offsets->cnt > 0) {
             while (true) {
                 auto error = KafkaError::from(rd_kafka_send_offsets_to_transaction(
-                    producer.get(), offsets.get(), meta.get(), kKafkaTimeoutMs));
+                    producer.get(), job.offsets.get(), job.group.get(), kKafkaTimeoutMs));
                 if (!error) {
                     break;
                 }
@@ -1101,7 +1284,7 @@ struct Runner::Impl {
                     std::this_thread::sleep_for(std::chrono::milliseconds(200));
                     continue;
                 }
-                return abort_cycle(*error);
+                return error;
             }
         }
         while (true) {
@@ -1117,17 +1300,80 @@ struct Runner::Impl {
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
                 continue;
             }
+            return error;
+        }
+        stats.commit_seconds.observe(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - commit_start));
+        return std::nullopt;
+    }
+
+    // The run thread takes the outcome of a commit: on success the counters,
+    // on failure the abort and the rewind (held records dropped).
+    bool finish_commit(const std::optional<KafkaError>& error) {
+        if (error) {
             return abort_cycle(*error);
         }
         in_transaction = false;
-        stats.commit_seconds.observe(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - commit_start));
         stats.last_commit_unix_ms = unix_ms();
         stats.transactions_committed++;
         stats.degraded = false;
         broker_reachable();
         sync_counters();
         return true;
+    }
+
+    // Waits for the commit in flight, if any, and takes its outcome; after a
+    // success the held records open the next transaction (with `release`)
+    // or are dropped. False when the commit failed.
+    bool settle_commit(bool release = true) {
+        if (!committing) {
+            return true;
+        }
+        committer.wait();
+        committing = false;
+        if (!finish_commit(std::exchange(commit_outcome, std::nullopt))) {
+            drop_held();  // (a fatal error skips the abort, which drops them too)
+            return false;
+        }
+        if (release && !fatal) {
+            release_held();
+        } else {
+            drop_held();
+        }
+        return true;
+    }
+
+    // Cuts the cycle and hands the commit to the committer thread; the run
+    // thread goes on, holding what it produces until settle_commit().
+    void start_commit() {
+        if (!settle_commit()) {
+            return;
+        }
+        bool ok = true;
+        auto job = cut(ok);
+        if (!job) {
+            return;
+        }
+        committing = true;
+        committer.start([this, j = std::make_shared<CommitJob>(std::move(*job))] {
+            commit_outcome = send_and_commit(*j);
+        });
+    }
+
+    // Commits the cycle and waits for it: the commit in flight first, then
+    // everything since. Returns false when a transaction had to be aborted
+    // (state and positions are then rewound to the last commit) or a fatal
+    // error stopped the runner.
+    bool commit_cycle() {
+        if (!settle_commit()) {
+            return false;
+        }
+        bool ok = true;
+        auto job = cut(ok);
+        if (!job) {
+            return ok;
+        }
+        return finish_commit(send_and_commit(*job));
     }
 
     // A fatal producer error hides its reason behind _FATAL; fencing shows
@@ -1172,7 +1418,7 @@ struct Runner::Impl {
         // With the assignment lost the revocation that follows drops every
         // task: rewinding them first would only re-read changelogs that
         // another member now writes.
-        if (abort_only() && rd_kafka_assignment_lost(consumer.get()) == 0) {
+        if (abort_only() && rd_kafka_assignment_lost(consumer.get()) == 0 && !stop_now_requested) {
             rewind();
         }
         return false;
@@ -1182,6 +1428,8 @@ struct Runner::Impl {
     // false when that failed fatally (the runner then stops).
     bool abort_only() {
         cycle_error.reset();
+        drop_held();
+        cycle_events = 0;
         while (true) {
             auto error =
                 KafkaError::from(rd_kafka_abort_transaction(producer.get(), kKafkaTimeoutMs));
@@ -1312,14 +1560,29 @@ struct Runner::Impl {
                 since_producer_poll = 0;
                 rd_kafka_poll(producer.get(), 0);
             }
+            if (committing && committer.idle()) {
+                settle_commit();
+            }
             const bool batch_full = cycle_events >= config.max_batch_events;
             if (now - last_tick >= config.commit_interval || batch_full) {
                 last_tick = Clock::now();
                 wall_at_tick = wall_now();
+                // At most one commit in flight: what is held stays within
+                // one interval (or max_batch_events).
+                settle_commit();
+                if (fatal) {
+                    break;
+                }
                 advance_idle_tasks();
-                commit_cycle();
-                if (!in_transaction && !fatal) {
-                    apply_pending_update();
+                if (update_waiting) {
+                    // A reload applies between transactions, with nothing
+                    // consumed past the committed offsets.
+                    commit_cycle();
+                    if (!in_transaction && !fatal) {
+                        apply_pending_update();
+                    }
+                } else {
+                    start_commit();
                 }
                 probe_brokers();
                 publish_detail(false);
@@ -1328,14 +1591,29 @@ struct Runner::Impl {
         }
         refuse_pending_update("etld is stopping");
         if (fatal) {
+            if (committing) {
+                committer.wait();
+                committing = false;
+            }
+            drop_held();
             return *fatal;
         }
         if (stop_now_requested) {
+            if (committing) {
+                // Whatever the commit in flight does, nothing after it does.
+                committer.wait();
+                committing = false;
+                if (!commit_outcome) {
+                    finish_commit(std::nullopt);
+                }
+                commit_outcome.reset();
+                drop_held();
+            }
             if (in_transaction) {
                 (void)rd_kafka_abort_transaction(producer.get(), 5000);
                 in_transaction = false;
             }
-        } else if (in_transaction) {
+        } else if (in_transaction || committing) {
             commit_cycle();
         }
         close_consumer();

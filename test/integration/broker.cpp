@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 namespace etld::test {
 
 namespace kafka = etld::pipeline::kafka;
@@ -26,12 +28,15 @@ std::string bootstrap_servers() {
         "no test broker: set ETLD_TEST_BOOTSTRAP or run through ctest (the kafka_broker fixture)");
 }
 
+// Unique across the test processes ctest runs side by side too (two of them
+// once started a scenario in the same millisecond and shared its
+// transactional.id): the process id is part of it.
 std::string unique_name(const std::string& prefix) {
     static std::atomic<int> counter{0};
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     return prefix + "-" +
            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) +
-           "-" + std::to_string(counter++);
+           "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
 void create_topic(const std::string& name, int partitions,
