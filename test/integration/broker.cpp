@@ -59,6 +59,37 @@ void create_topic(const std::string& name, int partitions,
     throw std::runtime_error("topic " + name + " did not appear in metadata");
 }
 
+void set_topic_configs(const std::string& topic,
+                       const std::map<std::string, std::string>& configs) {
+    kafka::KafkaPtr admin = kafka::make_admin({{"bootstrap.servers", bootstrap_servers()}});
+    kafka::ConfigResourcePtr resource(
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+    for (const auto& [name, value] : configs) {
+        rd_kafka_ConfigResource_set_config(resource.get(), name.c_str(), value.c_str());
+    }
+    rd_kafka_ConfigResource_t* raw = resource.get();
+    kafka::QueuePtr queue(rd_kafka_queue_new(admin.get()));
+    rd_kafka_AlterConfigs(admin.get(), &raw, 1, nullptr, queue.get());
+    kafka::EventPtr event(rd_kafka_queue_poll(queue.get(), 30000));
+    if (!event || rd_kafka_event_type(event.get()) != RD_KAFKA_EVENT_ALTERCONFIGS_RESULT) {
+        throw std::runtime_error("AlterConfigs of " + topic + ": no answer");
+    }
+    if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("AlterConfigs of " + topic + ": " +
+                                 rd_kafka_event_error_string(event.get()));
+    }
+    size_t count = 0;
+    const rd_kafka_ConfigResource_t** results = rd_kafka_AlterConfigs_result_resources(
+        rd_kafka_event_AlterConfigs_result(event.get()), &count);
+    for (size_t i = 0; i < count; ++i) {
+        if (rd_kafka_ConfigResource_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            throw std::runtime_error(
+                "AlterConfigs of " + topic + ": " +
+                std::string(rd_kafka_err2str(rd_kafka_ConfigResource_error(results[i]))));
+        }
+    }
+}
+
 std::vector<ConsumedRecord> read_all(const std::string& topic, const std::string& isolation_level,
                                      std::chrono::milliseconds timeout) {
     kafka::KafkaPtr consumer = kafka::make_consumer({{"bootstrap.servers", bootstrap_servers()},

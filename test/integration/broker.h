@@ -23,6 +23,10 @@ std::string unique_name(const std::string& prefix);
 void create_topic(const std::string& name, int partitions,
                   std::map<std::string, std::string> configs = {});
 
+// Replaces the topic's configuration overrides with `configs` (AlterConfigs:
+// overrides not named return to the broker's defaults). Throws on failure.
+void set_topic_configs(const std::string& topic, const std::map<std::string, std::string>& configs);
+
 struct ConsumedRecord {
     int partition = 0;
     int64_t offset = 0;

@@ -43,7 +43,11 @@ using test::sqlite_rows;
 using test::tail;
 
 // The whole scenario; `kills` SIGKILLs while the main stream is processed.
-enum class Disruption { none, kills, fencing, broker_restart };
+// `refused_records`: the dead-letter topic takes no record
+// (max.message.bytes too small) until the test lifts the limit, so every
+// transaction with a dead letter fails, is aborted and rewound, again and
+// again.
+enum class Disruption { none, kills, fencing, broker_restart, refused_records };
 
 // A broker of the test's own, for tests that stop it; the shared one stays
 // up. Its address replaces ETLD_TEST_BOOTSTRAP for the test's duration.
@@ -97,6 +101,9 @@ void run_scenario(std::uint64_t seed, int events, Disruption disruption) {
     BOOST_REQUIRE(!expected.late.empty());
 
     test::create_topic(s.input, 3);
+    if (disruption == Disruption::refused_records) {
+        test::create_topic(s.dead, 3, {{"max.message.bytes", "100"}});
+    }
     test::write_config(s);
     auto etld = std::make_unique<test::EtldProcess>(s.config, s.log);
 
@@ -150,6 +157,16 @@ void run_scenario(std::uint64_t seed, int events, Disruption disruption) {
                                     << tail(s.log));
             etld = std::move(second);
             s.log = s.dir.path + "/second.log";
+        }
+        if (disruption == Disruption::refused_records && c == 2) {
+            // Each commit that carries a dead letter fails at the broker.
+            // Records produced while such a commit is in flight (held for
+            // the next transaction) must be dropped with it.
+            const bool aborting = test::wait_until(
+                [&] { return count_lines(s.log, "<4>aborting the transaction: ") >= 3; },
+                std::chrono::minutes(2));
+            BOOST_REQUIRE_MESSAGE(aborting, "no aborted transactions; log:\n" << tail(s.log));
+            test::set_topic_configs(s.dead, {});
         }
         if (disruption == Disruption::broker_restart && c == 2) {
             own_broker->restart(std::chrono::seconds(3));
@@ -245,6 +262,10 @@ BOOST_AUTO_TEST_CASE(a_second_instance_with_the_same_transactional_id_fences_the
 
 BOOST_AUTO_TEST_CASE(etld_recovers_on_its_own_from_a_broker_restart_and_stays_exact) {
     run_scenario(14, 2000, Disruption::broker_restart);
+}
+
+BOOST_AUTO_TEST_CASE(records_the_broker_refuses_abort_and_rewind_until_accepted_and_stay_exact) {
+    run_scenario(15, 2000, Disruption::refused_records);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
