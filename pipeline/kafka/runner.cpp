@@ -6,11 +6,14 @@
 #include <array>
 #include <charconv>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -24,6 +27,56 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kKafkaTimeoutMs = 30000;
+
+// A task's changelog mark (see Runner::Impl::expected_marks): a key no task
+// state uses, and the committed offset metadata that names the mark,
+// "etld-mark:<token>:<changelog topic>,<changelog topic>".
+constexpr std::string_view kMarkKey = "c";
+constexpr std::string_view kMarkMetadata = "etld-mark:";
+
+struct CommittedMark {
+    std::string token;
+    std::vector<std::string> changelogs;
+};
+
+std::optional<CommittedMark> parse_mark_metadata(const rd_kafka_topic_partition_t& p) {
+    if (p.metadata == nullptr || p.metadata_size <= kMarkMetadata.size()) {
+        return std::nullopt;
+    }
+    const std::string_view text(static_cast<const char*>(p.metadata), p.metadata_size);
+    if (!text.starts_with(kMarkMetadata)) {
+        return std::nullopt;
+    }
+    const std::string_view rest = text.substr(kMarkMetadata.size());
+    const auto colon = rest.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return std::nullopt;
+    }
+    CommittedMark mark{std::string(rest.substr(0, colon)), {}};
+    std::string_view names = rest.substr(colon + 1);
+    while (!names.empty()) {
+        const auto comma = names.find(',');
+        if (comma != 0) {
+            mark.changelogs.emplace_back(names.substr(0, comma));
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        names.remove_prefix(comma + 1);
+    }
+    return mark;
+}
+
+// librdkafka frees a partition's metadata with free().
+void set_metadata(rd_kafka_topic_partition_t& p, const std::string& text) {
+    void* copy = std::malloc(text.size());
+    if (copy == nullptr) {
+        return;  // the commit goes without: the restore falls back to the stable offset
+    }
+    std::memcpy(copy, text.data(), text.size());
+    p.metadata = copy;
+    p.metadata_size = text.size();
+}
 
 ProcessingTimeMs wall_now() {
     return ProcessingTimeMs{std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -222,6 +275,22 @@ struct Runner::Impl {
     std::vector<HeldRecord> held;
     std::string held_bytes;  // keys, values and source headers of `held`
 
+    // Restore completeness. A read_committed reader sees a partition only up
+    // to its last stable offset, and an open transaction of an owner that
+    // died holds that back until the transaction times out: whatever the
+    // next owner commits to the partition meanwhile stays out of sight. So
+    // every transaction ends each task's changelog writes with a mark (key
+    // kMarkKey, the transaction's token as value) and commits each source
+    // partition's offset with metadata naming that token and the changelogs
+    // that carry it; a restore is complete only once it has read the mark of
+    // the commit it resumes from.
+    std::string mark_prefix;  // random per process: tokens never repeat
+    std::uint64_t marks_cut = 0;
+    std::string cut_mark;  // the token of the transaction cut last
+    std::vector<std::pair<std::string, std::int32_t>> cut_marked;  // its changelog partitions
+    // Changelog partition -> the token of the last commit covering it.
+    std::map<std::pair<std::string, std::int32_t>, std::string> expected_marks;
+
     // Results per pipeline since the last publish, by pipeline index.
     std::vector<std::uint64_t> pipeline_results;
     std::map<std::string, std::uint64_t> results_total;
@@ -242,6 +311,11 @@ struct Runner::Impl {
     Impl(RunnerConfig c, LogFn l)
         : config(std::move(c)), log(std::move(l)), decoder(config.engine->spec().schema) {
         use_engine();
+        std::random_device entropy;
+        const std::uint64_t nonce = (std::uint64_t{entropy()} << 32) ^ entropy();
+        std::array<char, 17> hex{};
+        const auto end = std::to_chars(hex.data(), hex.data() + hex.size(), nonce, 16).ptr;
+        mark_prefix.assign(hex.data(), end);
     }
 
     // Derives the topology and the sources from config.engine.
@@ -550,15 +624,25 @@ struct Runner::Impl {
         return out;
     }
 
+    // One changelog partition being restored.
+    struct Restoring {
+        TaskId id;
+        std::int64_t end = 0;               // the stable offset when the restore began
+        const std::string* mark = nullptr;  // the mark to read first, if known
+        bool mark_read = false;
+        bool waited = false;  // reached the end without the mark: only the EOF ends it
+        bool done = false;
+    };
+
     // Rebuilds tasks from their changelog partitions, read_committed up to
-    // each partition's end, reading all of them through one assignment.
+    // each partition's end, reading all of them through one assignment. A
+    // partition whose committed mark is known is complete only once the
+    // mark was read: when it lies behind an open transaction, the restore
+    // waits for that transaction to end (see expected_marks).
     void restore_tasks(const std::vector<TaskId>& ids) {
         const auto start = Clock::now();
         std::uint64_t records = 0;
-        std::map<std::pair<std::string, std::int32_t>, TaskId> by_partition;
-        // Each changelog partition's end when the restore began: reaching it
-        // (or the end-of-partition event) completes the partition.
-        std::map<std::pair<std::string, std::int32_t>, std::int64_t> end_of;
+        std::map<std::pair<std::string, std::int32_t>, Restoring> restoring;
         PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
         for (const auto& id : ids) {
             const Keyspace& ks = topology.keyspaces[id.keyspace];
@@ -585,24 +669,32 @@ struct Runner::Impl {
                 std::this_thread::sleep_for(backoff);
                 backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
             }
-            if (high > low) {
+            const std::pair<std::string, std::int32_t> tp{ks.changelog_topic, id.partition};
+            auto expected = expected_marks.find(tp);
+            const std::string* mark =
+                expected == expected_marks.end() ? nullptr : &expected->second;
+            if (high > low || mark != nullptr) {
                 rd_kafka_topic_partition_list_add(list.get(), ks.changelog_topic.c_str(),
                                                   id.partition)
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
-                by_partition[{ks.changelog_topic, id.partition}] = id;
-                end_of[{ks.changelog_topic, id.partition}] = high;
+                restoring[tp] = Restoring{id, high, mark};
             }
         }
         if (list->cnt > 0) {
             rd_kafka_assign(restorer.get(), list.get());
-            std::size_t remaining = by_partition.size();
-            std::set<std::pair<std::string, std::int32_t>> done;
+            std::size_t remaining = restoring.size();
             auto last_progress = Clock::now();
+            const auto complete = [&](Restoring& r) {
+                if (!r.done) {
+                    r.done = true;
+                    --remaining;
+                }
+            };
             while (remaining > 0 && !stop_now_requested) {
                 if (Clock::now() - last_progress > std::chrono::seconds(10)) {
                     last_progress = Clock::now();
                     logf(LogLevel::info, "restoring: " + std::to_string(remaining) + " of " +
-                                             std::to_string(by_partition.size()) +
+                                             std::to_string(restoring.size()) +
                                              " changelog partitions to go, " +
                                              std::to_string(records) + " records read");
                 }
@@ -612,9 +704,21 @@ struct Runner::Impl {
                 }
                 const std::pair<std::string, std::int32_t> tp{rd_kafka_topic_name(msg->rkt),
                                                               msg->partition};
+                auto it = restoring.find(tp);
+                if (it == restoring.end() || it->second.done) {
+                    continue;
+                }
+                Restoring& r = it->second;
                 if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                    if (done.insert(tp).second) {
-                        --remaining;
+                    if (r.mark == nullptr || r.mark_read) {
+                        complete(r);
+                    } else if (!r.waited) {
+                        r.waited = true;
+                        logf(LogLevel::warning,
+                             "restore of " + tp.first + "[" + std::to_string(tp.second) +
+                                 "] waits: the state its committed offsets name lies behind an "
+                                 "open transaction (of an owner that stopped without ending it), "
+                                 "readable once the broker aborts it at its timeout");
                     }
                     continue;
                 }
@@ -624,24 +728,26 @@ struct Runner::Impl {
                                                 "]: " + rd_kafka_message_errstr(msg.get()));
                     continue;
                 }
-                auto owner = by_partition.find(tp);
-                if (owner == by_partition.end() || done.count(tp) != 0) {
-                    continue;
-                }
                 std::string_view key(static_cast<const char*>(msg->key),
                                      msg->key ? msg->key_len : 0);
                 std::optional<std::string_view> value;
                 if (msg->payload != nullptr) {
                     value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
                 }
-                if (auto error = tasks.at(owner->second).apply_changelog(key, value)) {
+                ++records;
+                if (key == kMarkKey) {
+                    if (r.mark != nullptr && value == std::string_view(*r.mark)) {
+                        r.mark_read = true;
+                    }
+                } else if (auto error = tasks.at(r.id).apply_changelog(key, value)) {
                     logf(LogLevel::warning, "skipped a corrupt changelog record in " + tp.first +
                                                 "[" + std::to_string(tp.second) + "] at offset " +
                                                 std::to_string(msg->offset) + ": " + *error);
                 }
-                ++records;
-                if (msg->offset + 1 >= end_of[tp] && done.insert(tp).second) {
-                    --remaining;
+                if (msg->offset + 1 >= r.end && !r.waited && (r.mark == nullptr || r.mark_read)) {
+                    complete(r);
+                } else if (msg->offset + 1 >= r.end && !r.mark_read) {
+                    r.waited = true;
                 }
             }
             rd_kafka_assign(restorer.get(), nullptr);
@@ -696,6 +802,7 @@ struct Runner::Impl {
                 ids.push_back(id);
             }
         }
+        learn_marks(committed.get());
         restore_tasks(ids);
         at_end.clear();
         remember_resume_offsets(committed.get());
@@ -705,6 +812,23 @@ struct Runner::Impl {
         publish_detail(true);
         logf(LogLevel::info, "assigned " + std::to_string(partitions->cnt) + " partitions, " +
                                  std::to_string(ids.size()) + " tasks");
+    }
+
+    // The marks the committed offsets name (none for offsets committed
+    // without: then a restore ends at the stable offset, as it must without).
+    void learn_marks(const rd_kafka_topic_partition_list_t* committed) {
+        for (int i = 0; i < committed->cnt; ++i) {
+            const rd_kafka_topic_partition_t& p = committed->elems[i];
+            for (const auto& id : tasks_for(p.topic, p.partition)) {
+                expected_marks.erase(
+                    {topology.keyspaces[id.keyspace].changelog_topic, p.partition});
+            }
+            if (auto mark = parse_mark_metadata(p)) {
+                for (auto& changelog : mark->changelogs) {
+                    expected_marks[{std::move(changelog), p.partition}] = mark->token;
+                }
+            }
+        }
     }
 
     void remember_resume_offsets(const rd_kafka_topic_partition_list_t* list) {
@@ -1223,6 +1347,15 @@ struct Runner::Impl {
         if (!in_transaction) {
             return std::nullopt;
         }
+        // Each task's mark comes after its deltas: reading it means having
+        // read everything this transaction wrote for the task.
+        cut_mark = mark_prefix + "." + std::to_string(++marks_cut);
+        cut_marked.clear();
+        for (const auto& [id, task] : tasks) {
+            const std::string& topic = topology.keyspaces[id.keyspace].changelog_topic;
+            send(topic, id.partition, kMarkKey, cut_mark, nullptr);
+            cut_marked.emplace_back(topic, id.partition);
+        }
         if (cycle_error) {
             ok = abort_cycle(*cycle_error);
             return std::nullopt;
@@ -1249,9 +1382,18 @@ struct Runner::Impl {
                 }
             }
             if (offset >= 0) {
-                rd_kafka_topic_partition_list_add(job.offsets.get(), assignment->elems[i].topic,
-                                                  assignment->elems[i].partition)
-                    ->offset = offset;
+                rd_kafka_topic_partition_t* added = rd_kafka_topic_partition_list_add(
+                    job.offsets.get(), assignment->elems[i].topic, assignment->elems[i].partition);
+                added->offset = offset;
+                std::string changelogs;
+                for (const auto& id :
+                     tasks_for(assignment->elems[i].topic, assignment->elems[i].partition)) {
+                    changelogs += (changelogs.empty() ? "" : ",") +
+                                  topology.keyspaces[id.keyspace].changelog_topic;
+                }
+                if (!changelogs.empty()) {
+                    set_metadata(*added, std::string(kMarkMetadata) + cut_mark + ":" + changelogs);
+                }
             }
         }
         if (job.offsets->cnt == 0 && assignment->cnt == 0) {
@@ -1314,6 +1456,10 @@ struct Runner::Impl {
             return abort_cycle(*error);
         }
         in_transaction = false;
+        for (const auto& partition : cut_marked) {
+            expected_marks[partition] = cut_mark;
+        }
+        cut_marked.clear();
         stats.last_commit_unix_ms = unix_ms();
         stats.transactions_committed++;
         stats.degraded = false;
@@ -1467,6 +1613,7 @@ struct Runner::Impl {
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
         remember_resume_offsets(assignment.get());
+        learn_marks(assignment.get());
         for (int i = 0; i < assignment->cnt; ++i) {
             if (assignment->elems[i].offset < 0) {
                 assignment->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;

@@ -1,5 +1,6 @@
 #include "broker.h"
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -88,6 +89,68 @@ void set_topic_configs(const std::string& topic,
                 std::string(rd_kafka_err2str(rd_kafka_ConfigResource_error(results[i]))));
         }
     }
+}
+
+kafka::KafkaPtr leave_transaction_open(const std::vector<std::string>& topics, int partitions,
+                                       std::chrono::milliseconds timeout) {
+    kafka::KafkaPtr producer =
+        kafka::make_producer({{"bootstrap.servers", bootstrap_servers()},
+                              {"transactional.id", unique_name("etld-test-hanging")},
+                              {"transaction.timeout.ms", std::to_string(timeout.count())}});
+    const auto check = [](rd_kafka_error_t* raw, const char* what) {
+        if (raw != nullptr) {
+            const std::string text = rd_kafka_error_string(raw);
+            rd_kafka_error_destroy(raw);
+            throw std::runtime_error(std::string(what) + ": " + text);
+        }
+    };
+    check(rd_kafka_init_transactions(producer.get(), 30000), "init_transactions");
+    check(rd_kafka_begin_transaction(producer.get()), "begin_transaction");
+    for (const auto& topic : topics) {
+        for (int p = 0; p < partitions; ++p) {
+            // (A key: compacted topics refuse records without one.)
+            std::string key = "never committed";
+            std::array<rd_kafka_vu_t, 4> vus{};
+            vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+            vus[0].u.cstr = topic.c_str();
+            vus[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+            vus[1].u.i32 = p;
+            vus[2].vtype = RD_KAFKA_VTYPE_KEY;
+            vus[2].u.mem.ptr = key.data();
+            vus[2].u.mem.size = key.size();
+            vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+            vus[3].u.i32 = RD_KAFKA_MSG_F_COPY;
+            rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus.data(), vus.size());
+            check(error, ("produce to " + topic).c_str());
+        }
+    }
+    if (rd_kafka_flush(producer.get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("the open transaction's records were not delivered");
+    }
+    // Delivery failures do not fail the flush: check that each partition's
+    // last stable offset now lies behind its end.
+    const auto end = [](const std::string& isolation, const std::string& topic, int p) {
+        kafka::KafkaPtr reader = kafka::make_consumer({{"bootstrap.servers", bootstrap_servers()},
+                                                       {"group.id", unique_name("etld-test-end")},
+                                                       {"isolation.level", isolation}});
+        int64_t low = 0;
+        int64_t high = 0;
+        const auto err =
+            rd_kafka_query_watermark_offsets(reader.get(), topic.c_str(), p, &low, &high, 10000);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(err));
+        }
+        return high;
+    };
+    for (const auto& topic : topics) {
+        for (int p = 0; p < partitions; ++p) {
+            if (end("read_committed", topic, p) >= end("read_uncommitted", topic, p)) {
+                throw std::runtime_error("no open transaction holds back " + topic + "[" +
+                                         std::to_string(p) + "]");
+            }
+        }
+    }
+    return producer;
 }
 
 std::vector<ConsumedRecord> read_all(const std::string& topic, const std::string& isolation_level,

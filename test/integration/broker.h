@@ -27,6 +27,14 @@ void create_topic(const std::string& name, int partitions,
 // overrides not named return to the broker's defaults). Throws on failure.
 void set_topic_configs(const std::string& topic, const std::map<std::string, std::string>& configs);
 
+// A producer that dies in the middle of a transaction, as far as the broker
+// can tell: it begins one, writes a record to every partition of `topics`
+// and never ends it, so the broker aborts it only `timeout` after it began
+// (and each partition's last stable offset stays behind that record until
+// then). Keep the producer alive for as long as the transaction should hang.
+pipeline::kafka::KafkaPtr leave_transaction_open(const std::vector<std::string>& topics,
+                                                 int partitions, std::chrono::milliseconds timeout);
+
 struct ConsumedRecord {
     int partition = 0;
     int64_t offset = 0;

@@ -369,3 +369,53 @@ BOOST_AUTO_TEST_CASE(a_paused_instance_cannot_commit_after_its_partitions_moved)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The successor of a successor: an owner that died in the middle of a
+// transaction leaves it open until the broker aborts it at its timeout, and
+// until then everything the next owner commits to the same changelog
+// partitions lies beyond their last stable offset, out of a read_committed
+// reader's sight. An instance that takes the partitions over in that time
+// must wait for that state instead of restoring what it can see. The dead
+// owner is a producer of the test's own that leaves one record in an open
+// transaction on every changelog partition.
+BOOST_AUTO_TEST_SUITE(scale_out_handover)
+
+BOOST_AUTO_TEST_CASE(a_takeover_waits_for_state_committed_behind_a_dead_owners_open_transaction) {
+    Prepared p(23, 1500);
+    Group group(p.s);
+    Instance& a = group.add("a");
+    group.wait_balanced("with one instance");
+    auto hanging =
+        test::leave_transaction_open(p.s.changelog_topics(), kPartitions, std::chrono::seconds(15));
+
+    // a works on behind the open transaction: every changelog record it
+    // commits from now on stays invisible until the broker aborts it.
+    constexpr size_t kChunks = 4;
+    produce_main(p.s, p.stream, 0, kChunks);
+    produce_main(p.s, p.stream, 1, kChunks);
+    for (const auto& topic : p.s.stages()) {
+        const bool done = test::wait_until(
+            [&] { return test::drained(p.s.group, topic, kPartitions); }, std::chrono::minutes(2));
+        BOOST_REQUIRE_MESSAGE(done, topic << " was not drained;" << group.logs());
+    }
+    a.meant_to_run = false;
+    a.process->signal(SIGTERM);
+    BOOST_REQUIRE_EQUAL(a.process->wait(std::chrono::seconds(60)), 0);
+
+    // b takes everything over while the transaction is still open.
+    Instance& b = group.add("b");
+    group.wait_balanced("after a handed over to b");
+    BOOST_CHECK_MESSAGE(test::count_lines(b.log, "<4>restore of ") > 0,
+                        "b did not wait for the state behind the open transaction (the test "
+                        "missed its moment?);"
+                            << group.logs());
+
+    produce_main(p.s, p.stream, 2, kChunks);
+    produce_main(p.s, p.stream, 3, kChunks);
+    a.start();
+    group.wait_balanced("after a came back");
+    finish(p.s, group, p.stream, p.expected, p.spec);
+    check_everything(p.s, group, p.expected, p.spec);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

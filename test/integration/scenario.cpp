@@ -161,12 +161,21 @@ Scenario::Scenario(const std::string& prefix, int partition_count)
       db(dir.path + "/results.db"),
       log(dir.path + "/etld.log") {}
 
-std::vector<std::string> Scenario::repartition_topics() const {
+// One internal topic of each of the scenario's three keyspaces.
+static std::vector<std::string> per_keyspace(const Scenario& s, const std::string& kind) {
     std::vector<std::string> topics;
     for (const char* keyspace : {"event_type", "global", "user_id"}) {
-        topics.push_back(name + "-" + group + "-repartition-" + keyspace);
+        topics.push_back(s.name + "-" + s.group + "-" + kind + "-" + keyspace);
     }
     return topics;
+}
+
+std::vector<std::string> Scenario::repartition_topics() const {
+    return per_keyspace(*this, "repartition");
+}
+
+std::vector<std::string> Scenario::changelog_topics() const {
+    return per_keyspace(*this, "changelog");
 }
 
 std::vector<std::string> Scenario::stages() const {

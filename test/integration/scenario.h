@@ -55,6 +55,7 @@ struct Scenario {
 
     // Each keyspace's repartition topic (event_type, global, user_id).
     std::vector<std::string> repartition_topics() const;
+    std::vector<std::string> changelog_topics() const;
     // Every topic an event of the main stream passes through before it
     // reaches its window: the input, then the repartition topics.
     std::vector<std::string> stages() const;
