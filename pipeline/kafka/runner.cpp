@@ -516,6 +516,10 @@ struct Runner::Impl {
         set_owned(restore_props, "enable.partition.eof", "true");
         set_owned(restore_props, "enable.auto.commit", "false");
         set_default(restore_props, "group.id", config.group_id + ".restore");
+        // A restore ends at an end-of-partition event, which comes with the
+        // first empty fetch response: one the broker holds for
+        // fetch.wait.max.ms (500 ms by default) when nothing arrives.
+        set_default(restore_props, "fetch.wait.max.ms", "10");
         restorer = make_consumer(restore_props);
     }
 
