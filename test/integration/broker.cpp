@@ -91,17 +91,28 @@ void set_topic_configs(const std::string& topic,
     }
 }
 
+// A partition's end as `consumer` sees it: the last stable offset under
+// read_committed, the high watermark under read_uncommitted.
+static int64_t partition_end(rd_kafka_t* consumer, const std::string& topic, int partition) {
+    int64_t low = 0;
+    int64_t high = 0;
+    const auto err =
+        rd_kafka_query_watermark_offsets(consumer, topic.c_str(), partition, &low, &high, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(err));
+    }
+    return high;
+}
+
 kafka::KafkaPtr leave_transaction_open(const std::vector<std::string>& topics, int partitions,
                                        std::chrono::milliseconds timeout) {
     kafka::KafkaPtr producer =
         kafka::make_producer({{"bootstrap.servers", bootstrap_servers()},
                               {"transactional.id", unique_name("etld-test-hanging")},
                               {"transaction.timeout.ms", std::to_string(timeout.count())}});
-    const auto check = [](rd_kafka_error_t* raw, const char* what) {
-        if (raw != nullptr) {
-            const std::string text = rd_kafka_error_string(raw);
-            rd_kafka_error_destroy(raw);
-            throw std::runtime_error(std::string(what) + ": " + text);
+    const auto check = [](rd_kafka_error_t* raw, const std::string& what) {
+        if (auto error = kafka::KafkaError::from(raw)) {
+            throw std::runtime_error(what + ": " + error->describe());
         }
     };
     check(rd_kafka_init_transactions(producer.get(), 30000), "init_transactions");
@@ -120,8 +131,8 @@ kafka::KafkaPtr leave_transaction_open(const std::vector<std::string>& topics, i
             vus[2].u.mem.size = key.size();
             vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
             vus[3].u.i32 = RD_KAFKA_MSG_F_COPY;
-            rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus.data(), vus.size());
-            check(error, ("produce to " + topic).c_str());
+            check(rd_kafka_produceva(producer.get(), vus.data(), vus.size()),
+                  "produce to " + topic);
         }
     }
     if (rd_kafka_flush(producer.get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -129,22 +140,17 @@ kafka::KafkaPtr leave_transaction_open(const std::vector<std::string>& topics, i
     }
     // Delivery failures do not fail the flush: check that each partition's
     // last stable offset now lies behind its end.
-    const auto end = [](const std::string& isolation, const std::string& topic, int p) {
-        kafka::KafkaPtr reader = kafka::make_consumer({{"bootstrap.servers", bootstrap_servers()},
-                                                       {"group.id", unique_name("etld-test-end")},
-                                                       {"isolation.level", isolation}});
-        int64_t low = 0;
-        int64_t high = 0;
-        const auto err =
-            rd_kafka_query_watermark_offsets(reader.get(), topic.c_str(), p, &low, &high, 10000);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(err));
-        }
-        return high;
+    const auto reader = [](const std::string& isolation) {
+        return kafka::make_consumer({{"bootstrap.servers", bootstrap_servers()},
+                                     {"group.id", unique_name("etld-test-end")},
+                                     {"isolation.level", isolation}});
     };
+    kafka::KafkaPtr committed = reader("read_committed");
+    kafka::KafkaPtr uncommitted = reader("read_uncommitted");
     for (const auto& topic : topics) {
         for (int p = 0; p < partitions; ++p) {
-            if (end("read_committed", topic, p) >= end("read_uncommitted", topic, p)) {
+            if (partition_end(committed.get(), topic, p) >=
+                partition_end(uncommitted.get(), topic, p)) {
                 throw std::runtime_error("no open transaction holds back " + topic + "[" +
                                          std::to_string(p) + "]");
             }
@@ -169,14 +175,7 @@ std::vector<ConsumedRecord> read_all(const std::string& topic, const std::string
     std::map<int, int64_t> end;
     kafka::PartitionListPtr assignment(rd_kafka_topic_partition_list_new(partitions));
     for (int p = 0; p < partitions; ++p) {
-        int64_t low = 0;
-        int64_t high = 0;
-        const auto err =
-            rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &low, &high, 10000);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(err));
-        }
-        end[p] = high;
+        end[p] = partition_end(consumer.get(), topic, p);
         rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset =
             RD_KAFKA_OFFSET_BEGINNING;
     }
