@@ -127,18 +127,26 @@ void TopKCounts::grow() {
     }
 }
 
-void AggState::reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk) {
+std::size_t AggState::block_bytes() const {
+    return cells_ * sizeof(Cell) + distinct_ * sizeof(DistinctSet) +
+           topk_ * (sizeof(TopKCounts) + TopKCounts::first_table_bytes());
+}
+
+void AggState::reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk,
+                     BlockPool* pool) {
     release();
+    pool_ = pool;
     cells_ = cells;
     distinct_ = static_cast<std::uint16_t>(distinct);
     topk_ = static_cast<std::uint16_t>(topk);
     const std::size_t tables_at =
         cells * sizeof(Cell) + distinct * sizeof(DistinctSet) + topk * sizeof(TopKCounts);
-    const std::size_t bytes = tables_at + topk * TopKCounts::first_table_bytes();
+    const std::size_t bytes = block_bytes();
     if (bytes == 0) {
         return;
     }
-    block_ = static_cast<unsigned char*>(::operator new(bytes));
+    block_ = static_cast<unsigned char*>(pool != nullptr ? pool->allocate(bytes)
+                                                         : ::operator new(bytes));
     for (std::uint32_t i = 0; i < cells; ++i) {
         new (block_ + i * sizeof(Cell)) Cell{};
     }
@@ -163,7 +171,11 @@ void AggState::release() noexcept {
     for (std::uint32_t i = 0; i < topk_; ++i) {
         topk_at(i).~TopKCounts();
     }
-    ::operator delete(block_);
+    if (pool_ != nullptr) {
+        pool_->deallocate(block_, block_bytes());
+    } else {
+        ::operator delete(block_);
+    }
     block_ = nullptr;
 }
 
@@ -214,7 +226,7 @@ FieldValue Aggregator::value_from_bytes(std::string_view b, FieldType t) {
 void Aggregator::init(AggState& s, Parts parts) const {
     const bool cells = (parts & kCells) != 0;
     const bool sets = (parts & kSets) != 0;
-    s.reset(cells ? p_.cells : 0, sets ? p_.distinct_sets : 0, sets ? p_.topk_maps : 0);
+    s.reset(cells ? p_.cells : 0, sets ? p_.distinct_sets : 0, sets ? p_.topk_maps : 0, pool_);
 }
 
 const Contribution& Aggregator::contribution(EventFeatures& f) const {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "block_pool.h"
 #include "codec.h"
 #include "compiled.h"
 #include "etld/pipeline/result.h"
@@ -132,15 +133,18 @@ struct Cell {
     std::int64_t n = 0;
 };
 
-// The aggregate state of one window: one allocation holding the numeric
-// cells, then the distinct sets, then the top-k tables, so updating a window
-// touches one block instead of following a pointer per aggregate kind.
+// The aggregate state of one window: one block holding the numeric cells,
+// then the distinct sets, then the top-k tables, so updating a window touches
+// one block instead of following a pointer per aggregate kind. The block
+// comes from the pipeline's BlockPool when the state was initialised with one
+// (the pool must outlive the state), else from operator new.
 class AggState {
   public:
     AggState() = default;
     ~AggState() { release(); }
     AggState(AggState&& o) noexcept
         : block_(std::exchange(o.block_, nullptr)),
+          pool_(o.pool_),
           cells_(o.cells_),
           distinct_(o.distinct_),
           topk_(o.topk_) {}
@@ -148,6 +152,7 @@ class AggState {
         if (this != &o) {
             release();
             block_ = std::exchange(o.block_, nullptr);
+            pool_ = o.pool_;
             cells_ = o.cells_;
             distinct_ = o.distinct_;
             topk_ = o.topk_;
@@ -157,8 +162,10 @@ class AggState {
     AggState(const AggState&) = delete;
     AggState& operator=(const AggState&) = delete;
 
-    // Allocates zeroed cells and empty sets (dropping any previous state).
-    void reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk);
+    // Allocates zeroed cells and empty sets (dropping any previous state),
+    // from `pool` if given.
+    void reset(std::uint32_t cells, std::uint32_t distinct, std::uint32_t topk,
+               BlockPool* pool = nullptr);
 
     Cell* cells() const { return reinterpret_cast<Cell*>(block_); }
     DistinctSet& distinct(std::uint32_t i) const {
@@ -171,10 +178,12 @@ class AggState {
 
   private:
     void release() noexcept;
+    std::size_t block_bytes() const;
     DistinctSet& distinct_at(std::uint32_t i) const { return distinct(i); }
     TopKCounts& topk_at(std::uint32_t i) const { return topk(i); }
     // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): freed in release()
     unsigned char* block_ = nullptr;
+    BlockPool* pool_ = nullptr;
     std::uint32_t cells_ = 0;
     std::uint16_t distinct_ = 0;
     std::uint16_t topk_ = 0;
@@ -182,7 +191,9 @@ class AggState {
 
 class Aggregator {
   public:
-    explicit Aggregator(const CompiledPipeline& p) : p_(p) {}
+    // States initialised here take their blocks from `pool` if given.
+    explicit Aggregator(const CompiledPipeline& p, BlockPool* pool = nullptr)
+        : p_(p), pool_(pool) {}
 
     // Which parts of a state an operation covers: the numeric cells
     // (count, sum, avg, min, max), the sets and tables (count_distinct,
@@ -212,6 +223,7 @@ class Aggregator {
         return fn == AggregateFn::count_distinct || fn == AggregateFn::top_k ? kSets : kCells;
     }
     const CompiledPipeline& p_;
+    BlockPool* pool_;
 };
 
 }  // namespace etld::pipeline::detail

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "block_pool.h"
 #include "event_features.h"
 #include "hash.h"
 
@@ -22,20 +24,47 @@ namespace etld::pipeline::detail {
 // bucket, previous node and node. Nodes never move, so other structures may
 // point at them until they are erased or detached.
 //
+// A node is one block of the pipeline's BlockPool: the value, then the key
+// bytes, so that a new key costs one block instead of a node and a string.
+//
 // Not thread-safe; owned by one PipelineState.
 template <typename V>
 class KeyTable {
   public:
-    struct Node {
-        std::string first;  // the group key bytes
+    class Node {
+      public:
         V second;
+        // The group key bytes.
+        std::string_view key() const {
+            return {reinterpret_cast<const char*>(this) + sizeof(Node), size_};
+        }
+
+      private:
+        friend class KeyTable;
+        explicit Node(std::uint32_t size) : size_(size) {}
+        std::uint32_t size_;
     };
+    static_assert(alignof(Node) <= BlockPool::kGrain);
     using value_type = Node;
 
-    KeyTable() = default;
+    // Frees a detached node into its table's pool.
+    class Deleter {
+      public:
+        Deleter() = default;
+        explicit Deleter(BlockPool* pool) : pool_(pool) {}
+        void operator()(Node* n) const noexcept { destroy(*pool_, n); }
+
+      private:
+        BlockPool* pool_ = nullptr;
+    };
+    using NodePtr = std::unique_ptr<Node, Deleter>;
+
+    explicit KeyTable(BlockPool& pool) : pool_(&pool) {}
     ~KeyTable() {
         for (const Slot& s : slots_) {
-            delete s.node;
+            if (s.node != nullptr) {
+                destroy(*pool_, s.node);
+            }
         }
     }
     KeyTable(const KeyTable&) = delete;
@@ -54,30 +83,36 @@ class KeyTable {
             if (s.node == nullptr) {
                 return nullptr;
             }
-            if (s.hash == g.hash && s.node->first.size() == g.bytes.size() &&
-                same_bytes(s.node->first.data(), g.bytes.data(), g.bytes.size())) {
-                return s.node;
+            if (s.hash == g.hash) {
+                const std::string_view k = s.node->key();
+                if (k.size() == g.bytes.size() && same_bytes(k.data(), g.bytes.data(), k.size())) {
+                    return s.node;
+                }
             }
         }
     }
     Node* find(std::string_view bytes) const { return find(GroupRef{bytes, group_hash(bytes)}); }
 
-    // Adds a key that is not present; `hash` is group_hash(key).
-    Node* insert(std::string key, std::uint64_t hash) {
+    // Adds a key that is not present; `hash` is group_hash(key). The value
+    // is default-constructed.
+    Node* insert(std::string_view key, std::uint64_t hash) {
         if ((size_ + 1) * 4 > slots_.size() * 3) {
             grow();
         }
-        auto node = std::make_unique<Node>();
-        node->first = std::move(key);
-        place(Slot{hash, node.get()});
+        void* block = pool_->allocate(sizeof(Node) + key.size());
+        Node* node = ::new (block) Node(static_cast<std::uint32_t>(key.size()));
+        if (!key.empty()) {
+            std::memcpy(reinterpret_cast<char*>(node) + sizeof(Node), key.data(), key.size());
+        }
+        place(Slot{hash, node});
         ++size_;
-        return node.release();
+        return node;
     }
 
     // Removes `n` from the index and hands it over (it stays valid).
-    std::unique_ptr<Node> detach(Node* n) {
+    NodePtr detach(Node* n) {
         const std::size_t mask = slots_.size() - 1;
-        std::size_t i = group_hash(n->first) & mask;
+        std::size_t i = group_hash(n->key()) & mask;
         while (slots_[i].node != n) {
             i = (i + 1) & mask;
         }
@@ -89,7 +124,7 @@ class KeyTable {
                 j = (j + 1) & mask;
                 if (slots_[j].node == nullptr) {
                     --size_;
-                    return std::unique_ptr<Node>(n);
+                    return NodePtr(n, Deleter(pool_));
                 }
                 const std::size_t k = slots_[j].hash & mask;
                 const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
@@ -114,10 +149,10 @@ class KeyTable {
     }
 
     // Hands every node over to `out` and empties the table.
-    void release_all(std::vector<std::unique_ptr<Node>>& out) {
+    void release_all(std::vector<NodePtr>& out) {
         for (Slot& s : slots_) {
             if (s.node != nullptr) {
-                out.emplace_back(s.node);
+                out.emplace_back(s.node, Deleter(pool_));
                 s = Slot{};
             }
         }
@@ -146,6 +181,13 @@ class KeyTable {
             }
         }
     }
+    static void destroy(BlockPool& pool, Node* n) noexcept {
+        const std::size_t bytes = sizeof(Node) + n->size_;
+        n->~Node();
+        pool.deallocate(n, bytes);
+    }
+
+    BlockPool* pool_;
     std::vector<Slot> slots_;
     std::size_t size_ = 0;
 };

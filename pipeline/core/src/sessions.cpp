@@ -29,6 +29,7 @@ class Sessions final : public PipelineState {
           lateness_(p.spec.allowed_lateness.value),
           early_(p.spec.emit == EmitMode::early),
           prefix_(key_prefix('s')),
+          keys_(pool_),
           log_(key_prefix('g'), p.fingerprint) {}
 
     void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
@@ -53,7 +54,7 @@ class Sessions final : public PipelineState {
             return;
         }
         if (kit == nullptr) {
-            kit = keys_.insert(std::string(group_.bytes), group_.hash);
+            kit = keys_.insert(group_.bytes, group_.hash);
         }
         KeyState& ks = kit->second;
         auto& ss = ks.sessions;
@@ -144,7 +145,7 @@ class Sessions final : public PipelineState {
             for (Session& s : kv->second.sessions) {
                 const std::int64_t end = s.last + gap_;
                 if (early_ ? (!s.emitted && end <= now) : end + lateness_ <= now) {
-                    emissions.push_back(Emission{end, s.start, kv->first, &s});
+                    emissions.push_back(Emission{end, s.start, kv->key(), &s});
                 }
             }
         }
@@ -191,7 +192,7 @@ class Sessions final : public PipelineState {
             // No record: an older segment that brings the key back on
             // restore is settled there.
             log_.move(kv->second.seg, SegmentLog::kNone);
-            keys_.erase(kv);
+            drop_key(kv);
         }
         erase_.clear();
     }
@@ -206,22 +207,20 @@ class Sessions final : public PipelineState {
             });
         }
         log_.begin(dirty_.size());
-        for (const std::string& g : dirty_) {
-            Keys::value_type* it = keys_.find(std::string_view(g));
-            if (it == nullptr || !it->second.dirty) {
-                // Erased (its segment no longer counts it), or listed twice
-                // (erased and created again since the last flush).
-                continue;
+        for (Keys::value_type* kv : dirty_) {
+            KeyState& ks = kv->second;
+            if (ks.erased) {
+                continue;  // gone since (its segment no longer counts it)
             }
-            KeyState& ks = it->second;
             ks.dirty = false;
             if (ks.sessions.empty()) {
                 log_.move(ks.seg, SegmentLog::kNone);
                 continue;
             }
-            log_.add('s', g, ks.seg, [&](Writer& w) { encode_sessions(ks.sessions, w); });
+            log_.add('s', kv->key(), ks.seg, [&](Writer& w) { encode_sessions(ks.sessions, w); });
         }
         dirty_.clear();
+        gone_.clear();
         log_.finish(out);
         for (const std::string& k : legacy_keys_) {
             out.push_back(StateDelta{k, std::nullopt});
@@ -287,7 +286,7 @@ class Sessions final : public PipelineState {
         for (Keys::value_type* kv : emptied) {
             log_.move(kv->second.seg, SegmentLog::kNone);
             if (kv->second.refs == 0) {
-                keys_.erase(kv);
+                drop_key(kv);
             }
             // else: its timer entries pop at the next watermark and erase it.
         }
@@ -352,7 +351,17 @@ class Sessions final : public PipelineState {
     void mark_dirty(Keys::value_type& kv) {
         if (!kv.second.dirty) {
             kv.second.dirty = true;
-            dirty_.push_back(kv.first);
+            dirty_.push_back(&kv);
+        }
+    }
+
+    // Takes a key out of the table. A node still listed in dirty_ stays
+    // allocated, marked erased, until the next flush has passed it.
+    void drop_key(Keys::value_type* kv) {
+        kv->second.erased = true;
+        Keys::NodePtr node = keys_.detach(kv);
+        if (node->second.dirty) {
+            gone_.push_back(std::move(node));
         }
     }
 
@@ -403,7 +412,7 @@ class Sessions final : public PipelineState {
             if (sessions.empty()) {
                 return nullptr;
             }
-            it = keys_.insert(std::string(group), group_hash(group));
+            it = keys_.insert(group, group_hash(group));
         }
         open_ -= it->second.sessions.size();
         open_ += sessions.size();
@@ -411,7 +420,7 @@ class Sessions final : public PipelineState {
         if (it->second.sessions.empty()) {
             log_.move(it->second.seg, SegmentLog::kNone);
             if (it->second.refs == 0) {
-                keys_.erase(it);
+                drop_key(it);
             }
             return nullptr;
         }
@@ -458,7 +467,8 @@ class Sessions final : public PipelineState {
     std::vector<Keys::value_type*> due_;
     std::vector<Keys::value_type*> maybe_erase_;
     std::vector<Keys::value_type*> erase_;
-    std::vector<std::string> dirty_;
+    std::vector<Keys::value_type*> dirty_;  // changed since the last flush
+    std::vector<Keys::NodePtr> gone_;       // erased while listed in dirty_
     std::size_t open_ = 0;
     SegmentLog log_;
     std::set<std::string> legacy_keys_;  // keyed-format records to tombstone

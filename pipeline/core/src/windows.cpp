@@ -190,7 +190,7 @@ class FixedWindows final : public PipelineState {
                         std::vector<AggregateValue> v;
                         window_values(it->first, ref_of(*node), w, v);
                         out.results.push_back(
-                            result(it->first, node->first, std::move(v), 0, ResultKind::update));
+                            result(it->first, node->key(), std::move(v), 0, ResultKind::update));
                     }
                 }
             }
@@ -203,7 +203,7 @@ class FixedWindows final : public PipelineState {
                     std::vector<AggregateValue> v;
                     window_values(start, ref_of(*node), node->second, v);
                     out.results.push_back(
-                        result(start, node->first, std::move(v), 0, ResultKind::final));
+                        result(start, node->key(), std::move(v), 0, ResultKind::final));
                 }
                 mark_dirty(start, node);
                 node->second.closed = true;
@@ -379,7 +379,7 @@ class FixedWindows final : public PipelineState {
                (p.distinct_sets > 0 || p.topk_maps > 0);
     }
 
-    static GroupRef ref_of(const Node& n) { return GroupRef{n.first, group_hash(n.first)}; }
+    static GroupRef ref_of(const Node& n) { return GroupRef{n.key(), group_hash(n.key())}; }
 
     // The window (start, group_); created and counted if new, and marked
     // dirty.
@@ -387,7 +387,7 @@ class FixedWindows final : public PipelineState {
         Bucket& b = bucket(start, index);
         Node* node = b.find(group_);
         if (node == nullptr) {
-            node = b.insert(std::string(group_.bytes), group_.hash);
+            node = b.insert(group_.bytes, group_.hash);
             agg_.init(node->second.agg, paned_ ? Aggregator::kCells : Aggregator::kAll);
             ++open_;
         }
@@ -398,12 +398,12 @@ class FixedWindows final : public PipelineState {
     // The sets of pane (start, group_), created if new, marked dirty.
     AggState& pane(std::int64_t start) {
         if (pane_cache_ == nullptr || pane_cache_start_ != start) {
-            pane_cache_ = &panes_[start];
+            pane_cache_ = &panes_.try_emplace(start, pool_).first->second;
             pane_cache_start_ = start;
         }
         PaneNode* node = pane_cache_->find(group_);
         if (node == nullptr) {
-            node = pane_cache_->insert(std::string(group_.bytes), group_.hash);
+            node = pane_cache_->insert(group_.bytes, group_.hash);
             agg_.init(node->second.sets, Aggregator::kSets);
         }
         mark_pane_dirty(start, node);
@@ -486,7 +486,7 @@ class FixedWindows final : public PipelineState {
         Bucket& b = bucket(start, floor_div(start, slide_));
         node = b.find(group);
         if (node == nullptr) {
-            node = b.insert(std::string(group), group_hash(group));
+            node = b.insert(group, group_hash(group));
             ++open_;
         } else {
             w.dirty = node->second.dirty;
@@ -508,10 +508,10 @@ class FixedWindows final : public PipelineState {
         if (!agg_.decode(r, pn.sets, Aggregator::kSets) || !r.at_end()) {
             return "pane record of pipeline '" + p_.spec.name + "': corrupt value";
         }
-        PaneBucket& b = panes_[start];
+        PaneBucket& b = panes_.try_emplace(start, pool_).first->second;
         node = b.find(group);
         if (node == nullptr) {
-            node = b.insert(std::string(group), group_hash(group));
+            node = b.insert(group, group_hash(group));
         } else {
             pn.dirty = node->second.dirty;
             pn.seg = node->second.seg;
@@ -597,9 +597,8 @@ class FixedWindows final : public PipelineState {
     // then the closed nodes are freed. The order of entries in a segment
     // does not matter (each key is in it once: mark() lists a node only
     // while it is not dirty), so they go in the order they changed.
-    template <typename N, typename Encode>
-    void flush(std::vector<Dirty<N>>& dirty, std::vector<std::unique_ptr<N>>& closed, char kind,
-               Encode encode) {
+    template <typename N, typename Ptr, typename Encode>
+    void flush(std::vector<Dirty<N>>& dirty, std::vector<Ptr>& closed, char kind, Encode encode) {
         for (const Dirty<N>& d : dirty) {
             auto& state = d.node->second;
             state.dirty = false;
@@ -610,7 +609,7 @@ class FixedWindows final : public PipelineState {
             rest_.clear();
             Writer kw(rest_);
             kw.i64(d.start);
-            kw.raw(d.node->first);
+            kw.raw(d.node->key());
             log_.add(kind, rest_, state.seg, [&](Writer& vw) { encode(state, vw); });
         }
         dirty.clear();
@@ -619,8 +618,8 @@ class FixedWindows final : public PipelineState {
 
     // A node taken out of its table: kept until the next flush if a dirty
     // list still points at it, else freed now.
-    template <typename N>
-    static void drop(std::unique_ptr<N> node, std::vector<std::unique_ptr<N>>& closed) {
+    template <typename Ptr>
+    static void drop(Ptr node, std::vector<Ptr>& closed) {
         if (node->second.dirty) {
             node->second.closed = true;
             closed.push_back(std::move(node));
@@ -633,7 +632,7 @@ class FixedWindows final : public PipelineState {
     Bucket& bucket(std::int64_t start, std::int64_t index) {
         CachedBucket& c = cache_[static_cast<std::size_t>(index) & (kCache - 1)];
         if (c.bucket == nullptr || c.start != start) {
-            c.bucket = &buckets_.try_emplace(start).first->second;
+            c.bucket = &buckets_.try_emplace(start, pool_).first->second;
             c.start = start;
         }
         return *c.bucket;
@@ -660,7 +659,7 @@ class FixedWindows final : public PipelineState {
         std::vector<Node*> v;
         v.reserve(b.size());
         b.for_each([&](Node& n) { v.push_back(&n); });
-        std::sort(v.begin(), v.end(), [](Node* x, Node* y) { return x->first < y->first; });
+        std::sort(v.begin(), v.end(), [](Node* x, Node* y) { return x->key() < y->key(); });
         return v;
     }
 
@@ -689,8 +688,8 @@ class FixedWindows final : public PipelineState {
     std::size_t open_ = 0;
     std::vector<Dirty<Node>> dirty_;
     std::vector<Dirty<PaneNode>> dirty_panes_;
-    std::vector<std::unique_ptr<Node>> closed_;
-    std::vector<std::unique_ptr<PaneNode>> closed_panes_;
+    std::vector<Bucket::NodePtr> closed_;
+    std::vector<PaneBucket::NodePtr> closed_panes_;
     SegmentLog log_;
     std::set<std::string> legacy_keys_;  // keyed-format records to tombstone
     std::string rest_;

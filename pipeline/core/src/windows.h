@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aggregate.h"
+#include "block_pool.h"
 #include "compiled.h"
 #include "etld/pipeline/result.h"
 #include "etld/pipeline/task.h"
@@ -39,7 +40,7 @@ struct StepCounters {
 // pipeline name + the window's key are the earlier format, still restored.
 class PipelineState {
   public:
-    explicit PipelineState(const CompiledPipeline& p) : p_(p), agg_(p) {}
+    explicit PipelineState(const CompiledPipeline& p) : p_(p), agg_(p, &pool_) {}
     virtual ~PipelineState() = default;
     PipelineState(const PipelineState&) = delete;
     PipelineState& operator=(const PipelineState&) = delete;
@@ -70,6 +71,9 @@ class PipelineState {
     std::string key_prefix(char kind) const;
 
     const CompiledPipeline& p_;
+    // The blocks of the state's nodes and aggregates; declared first so
+    // that it goes last.
+    BlockPool pool_;
     Aggregator agg_;
     const Contribution* contrib_ = nullptr;  // the current event's
     GroupRef group_;                         // the current event's group key
