@@ -85,6 +85,15 @@ void OutputMaterializer::run() {
     // End-of-partition events give the end offset, past transaction markers.
     props.emplace_back("enable.partition.eof", "true");
     props.emplace_back("group.id", "etld-materializer");  // required by librdkafka; never joined
+    // Small fetches per partition, so that a batch holds a short run of
+    // every partition rather than a long run of one or two (see below).
+    bool fetch_size_set = false;
+    for (const auto& [name, value] : props) {
+        fetch_size_set = fetch_size_set || name == "max.partition.fetch.bytes";
+    }
+    if (!fetch_size_set) {
+        props.emplace_back("max.partition.fetch.bytes", "65536");
+    }
     kafka::KafkaPtr consumer = kafka::make_consumer(props);
 
     // The output topic may not exist until the runner has created it.
@@ -133,7 +142,7 @@ void OutputMaterializer::run() {
         // a quarter of etld's CPU with 100 ms batches at 1e6 keys).
         const auto start = std::chrono::steady_clock::now();
         const auto soon = start + std::chrono::milliseconds(100);
-        const auto latest = start + std::chrono::seconds(1);
+        const auto latest = start + std::chrono::seconds(2);
         bool drained = false;
         while (batch.size() < config_.max_batch) {
             const auto now = std::chrono::steady_clock::now();

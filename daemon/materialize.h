@@ -30,7 +30,7 @@ struct MaterializeConfig {
     std::chrono::milliseconds busy_timeout{5000};
     std::string output_topic;
     std::vector<std::pair<std::string, std::string>> consumer;  // bootstrap, security
-    std::size_t max_batch = 50000;  // records per SQLite transaction at most
+    std::size_t max_batch = 200000;  // records per SQLite transaction at most
     pipeline::EngineSpec spec;
 };
 
