@@ -58,8 +58,18 @@ KafkaPtr make_producer(const Properties& properties) {
     return make_client(RD_KAFKA_PRODUCER, properties);
 }
 
+void add_consumer_defaults(Properties& properties) {
+    const bool given = std::any_of(properties.begin(), properties.end(),
+                                   [](const auto& p) { return p.first == "queued.min.messages"; });
+    if (!given) {
+        properties.emplace_back("queued.min.messages", "1000000");
+    }
+}
+
 KafkaPtr make_consumer(const Properties& properties) {
-    KafkaPtr rk = make_client(RD_KAFKA_CONSUMER, properties);
+    Properties with_defaults = properties;
+    add_consumer_defaults(with_defaults);
+    KafkaPtr rk = make_client(RD_KAFKA_CONSUMER, with_defaults);
     // Route the main queue to the consumer queue so one poll serves both.
     rd_kafka_poll_set_consumer(rk.get());
     return rk;

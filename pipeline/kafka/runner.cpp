@@ -275,6 +275,11 @@ struct Runner::Impl {
     std::vector<HeldRecord> held;
     std::string held_bytes;  // keys, values and source headers of `held`
 
+    // The consumer's assignment and group metadata since the last rebalance
+    // callback (eager assignment: every generation passes through on_assign).
+    PartitionListPtr assigned{rd_kafka_topic_partition_list_new(0)};
+    std::shared_ptr<const rd_kafka_consumer_group_metadata_t> group_metadata;
+
     // Restore completeness. A read_committed reader sees a partition only up
     // to its last stable offset, and an open transaction of an owner that
     // died holds that back until the transaction times out: whatever the
@@ -499,6 +504,7 @@ struct Runner::Impl {
         set_default(consumer_props, "auto.offset.reset", "earliest");
         // Eager assignment: cooperative-sticky has rebalance bugs in 2.0.2.
         set_default(consumer_props, "partition.assignment.strategy", "range");
+        add_consumer_defaults(consumer_props);
         ConfPtr conf = make_conf(consumer_props);
         rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_trampoline);
         consumer = new_client(RD_KAFKA_CONSUMER, std::move(conf), "consumer");
@@ -826,6 +832,9 @@ struct Runner::Impl {
         at_end.clear();
         remember_resume_offsets(committed.get());
         rd_kafka_assign(rk, committed.get());
+        assigned.reset(rd_kafka_topic_partition_list_copy(partitions));
+        group_metadata.reset(rd_kafka_consumer_group_metadata(rk),
+                             rd_kafka_consumer_group_metadata_destroy);
         stats.assigned_partitions = static_cast<std::uint64_t>(partitions->cnt);
         stats.ready = true;
         publish_detail(true);
@@ -891,6 +900,7 @@ struct Runner::Impl {
             }
         }
         rd_kafka_assign(rk, nullptr);
+        assigned.reset(rd_kafka_topic_partition_list_new(0));
         at_end.clear();
         stats.assigned_partitions = 0;
     }
@@ -1343,7 +1353,7 @@ struct Runner::Impl {
     // What the committer needs to finish a cut transaction.
     struct CommitJob {
         PartitionListPtr offsets;
-        GroupMetadataPtr group;
+        std::shared_ptr<const rd_kafka_consumer_group_metadata_t> group;
     };
 
     // Ends the cycle on the run thread: produces the changelog deltas and
@@ -1379,12 +1389,13 @@ struct Runner::Impl {
             ok = abort_cycle(*cycle_error);
             return std::nullopt;
         }
-        rd_kafka_topic_partition_list_t* raw = nullptr;
-        rd_kafka_assignment(consumer.get(), &raw);
-        PartitionListPtr assignment(raw);
+        // The assignment and group metadata as of the last rebalance (asking
+        // librdkafka for them waits for its consumer thread each time, a few
+        // milliseconds per commit on a busy machine); positions are local.
+        PartitionListPtr assignment(rd_kafka_topic_partition_list_copy(assigned.get()));
         rd_kafka_position(consumer.get(), assignment.get());
         CommitJob job{PartitionListPtr(rd_kafka_topic_partition_list_new(assignment->cnt)),
-                      GroupMetadataPtr(rd_kafka_consumer_group_metadata(consumer.get()))};
+                      group_metadata};
         for (int i = 0; i < assignment->cnt; ++i) {
             // A partition nothing was consumed from since its assignment (or
             // the last rewind) has no position; its resume offset stands in,
