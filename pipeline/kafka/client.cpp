@@ -58,12 +58,16 @@ KafkaPtr make_producer(const Properties& properties) {
     return make_client(RD_KAFKA_PRODUCER, properties);
 }
 
-void add_consumer_defaults(Properties& properties) {
+void set_default(Properties& properties, const std::string& name, const std::string& value) {
     const bool given = std::any_of(properties.begin(), properties.end(),
-                                   [](const auto& p) { return p.first == "queued.min.messages"; });
+                                   [&](const auto& p) { return p.first == name; });
     if (!given) {
-        properties.emplace_back("queued.min.messages", "1000000");
+        properties.emplace_back(name, value);
     }
+}
+
+void add_consumer_defaults(Properties& properties) {
+    set_default(properties, "queued.min.messages", "1000000");
 }
 
 KafkaPtr make_consumer(const Properties& properties) {

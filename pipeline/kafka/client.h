@@ -26,6 +26,9 @@ class ClientConfigError : public std::runtime_error {
 // are never put into the message.
 ConfPtr make_conf(const Properties& properties);
 
+// Adds `name` = `value` unless `properties` already sets `name`.
+void set_default(Properties& properties, const std::string& name, const std::string& value);
+
 KafkaPtr make_producer(const Properties& properties);
 // A consumer, with add_consumer_defaults() applied.
 KafkaPtr make_consumer(const Properties& properties);

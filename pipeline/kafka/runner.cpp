@@ -102,15 +102,6 @@ void set_owned(Properties& props, const std::string& name, const std::string& va
     props.emplace_back(name, value);
 }
 
-void set_default(Properties& props, const std::string& name, const std::string& value) {
-    for (const auto& [key, v] : props) {
-        if (key == name) {
-            return;
-        }
-    }
-    props.emplace_back(name, value);
-}
-
 std::int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
