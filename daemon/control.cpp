@@ -1,6 +1,7 @@
 #include "daemon/control.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -178,7 +179,10 @@ ControlServer::ControlServer(std::string path, ControlHandler handler)
         throw ControlError("cannot listen on " + impl_->path + ": " + std::strerror(errno));
     }
     impl_->listener.reset(fd.release());
-    impl_->thread = std::thread([this] { impl_->serve(); });
+    impl_->thread = std::thread([this] {
+        ::pthread_setname_np(::pthread_self(), "etld:control");
+        impl_->serve();
+    });
 }
 
 ControlServer::~ControlServer() {
