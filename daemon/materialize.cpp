@@ -99,7 +99,8 @@ void OutputMaterializer::run() {
         if (count.partitions) {
             partitions = *count.partitions;
         } else {
-            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            // The runner creates it at start-up, a few tens of ms from now.
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
     if (stop_) {
@@ -148,7 +149,7 @@ void OutputMaterializer::run() {
             if (now >= latest || (now >= soon && (drained || batch.empty()))) {
                 break;
             }
-            kafka::MessagePtr msg(rd_kafka_consumer_poll(consumer.get(), now >= soon ? 20 : 50));
+            kafka::MessagePtr msg(kafka::poll_ready_first(consumer.get(), now >= soon ? 20 : 50));
             drained = !msg;
             if (!msg) {
                 continue;

@@ -8,8 +8,7 @@ namespace etld::pipeline::kafka {
 
 namespace {
 
-KafkaPtr make_client(rd_kafka_type_t type, const Properties& properties) {
-    ConfPtr conf = make_conf(properties);
+KafkaPtr adopt_client(rd_kafka_type_t type, ConfPtr conf) {
     std::array<char, 512> error{};
     // rd_kafka_new takes ownership of the conf only on success.
     rd_kafka_t* rk = rd_kafka_new(type, conf.get(), error.data(), error.size());
@@ -18,6 +17,10 @@ KafkaPtr make_client(rd_kafka_type_t type, const Properties& properties) {
     }
     (void)conf.release();
     return KafkaPtr(rk);
+}
+
+KafkaPtr make_client(rd_kafka_type_t type, const Properties& properties) {
+    return adopt_client(type, make_conf(properties));
 }
 
 }  // namespace
@@ -56,6 +59,21 @@ ConfPtr make_conf(const Properties& properties) {
 
 KafkaPtr make_producer(const Properties& properties) {
     return make_client(RD_KAFKA_PRODUCER, properties);
+}
+
+void wake_flush_on_delivery(rd_kafka_conf_t* conf) {
+    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t*, void*) {});
+}
+
+KafkaPtr make_polled_producer(const Properties& properties) {
+    ConfPtr conf = make_conf(properties);
+    wake_flush_on_delivery(conf.get());
+    return adopt_client(RD_KAFKA_PRODUCER, std::move(conf));
+}
+
+rd_kafka_message_t* poll_ready_first(rd_kafka_t* consumer, int timeout_ms) {
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer, 0);
+    return msg != nullptr || timeout_ms == 0 ? msg : rd_kafka_consumer_poll(consumer, timeout_ms);
 }
 
 void set_default(Properties& properties, const std::string& name, const std::string& value) {

@@ -1,6 +1,7 @@
 #include "pipeline/kafka/runner.h"
 
 #include <malloc.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <array>
@@ -156,7 +157,11 @@ void add_header(rd_kafka_headers_t* headers, const char* name, std::string_view 
 // other work and later waits for the call to end.
 class BackgroundCall {
   public:
-    BackgroundCall() : thread_([this] { loop(); }) {}
+    explicit BackgroundCall(const char* name)
+        : thread_([this, name] {
+              ::pthread_setname_np(::pthread_self(), name);
+              loop();
+          }) {}
     ~BackgroundCall() {
         {
             std::lock_guard lock(mutex_);
@@ -302,7 +307,7 @@ struct Runner::Impl {
     std::atomic<bool> update_waiting{false};  // pending_update is set
 
     // Destroyed first, before the clients it calls.
-    BackgroundCall committer;
+    BackgroundCall committer{"etld:commit"};
 
     Impl(RunnerConfig c, LogFn l)
         : config(std::move(c)), log(std::move(l)), decoder(config.engine->spec().schema) {
@@ -490,7 +495,11 @@ struct Runner::Impl {
         // about a third of the commits (1 pipeline, 1e3 keys: 153 k against
         // 297 k events/s with 10 ms).
         set_default(producer_props, "retry.backoff.ms", "10");
-        producer = new_client(RD_KAFKA_PRODUCER, make_conf(producer_props), "producer");
+        ConfPtr pconf = make_conf(producer_props);
+        // Served by the run loop's rd_kafka_poll() and by the flush inside
+        // each commit.
+        wake_flush_on_delivery(pconf.get());
+        producer = new_client(RD_KAFKA_PRODUCER, std::move(pconf), "producer");
 
         Properties consumer_props = config.consumer;
         set_owned(consumer_props, "group.id", config.group_id);
@@ -1581,7 +1590,8 @@ struct Runner::Impl {
         }
     }
 
-    bool abort_cycle(const KafkaError& cause) {
+    bool abort_cycle(const KafkaError& error) {
+        const KafkaError cause = error;  // `error` may be the cycle_error reset here
         cycle_error.reset();
         if (cause.fatal || is_fencing(cause)) {
             stop_fatally(cause);
@@ -1707,7 +1717,7 @@ struct Runner::Impl {
             const auto until_tick = config.commit_interval - (now - last_tick);
             const int timeout_ms = static_cast<int>(std::clamp<std::int64_t>(
                 std::chrono::duration_cast<std::chrono::milliseconds>(until_tick).count(), 0, 100));
-            MessagePtr msg(rd_kafka_consumer_poll(consumer.get(), timeout_ms));
+            MessagePtr msg(poll_ready_first(consumer.get(), timeout_ms));
             now = Clock::now();
             if (fatal) {
                 break;

@@ -89,6 +89,14 @@ struct Settings {
     bool has(const std::string& phase) const { return phases.find(phase) != std::string::npos; }
 };
 
+// An etld run's directory (config, log, SQLite file) is removed after its
+// figures are read, unless ETLD_BENCH_KEEP is set.
+void remove_unless_kept(const std::string& dir) {
+    if (std::getenv("ETLD_BENCH_KEEP") == nullptr) {
+        std::filesystem::remove_all(dir);
+    }
+}
+
 double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -298,7 +306,8 @@ Figures eos_pipe(const Settings& s, const std::string& topic, const std::string&
                             {"retry.backoff.ms", "10"}};  // etld's producer defaults, all of them
     const double cpu0 = process_cpu_seconds();
     const auto start = Clock::now();
-    kafka::KafkaPtr producer = kafka::make_producer(pp);
+    // Delivery reports wake the flush in each commit, as in etld's producer.
+    kafka::KafkaPtr producer = kafka::make_polled_producer(pp);
     kafka::KafkaPtr consumer = kafka::make_consumer(base_consumer(s, name + "-group"));
     const Ends ends = high_watermarks(consumer.get(), topic);
     if (auto e = kafka::KafkaError::from(rd_kafka_init_transactions(producer.get(), 30000))) {
@@ -705,9 +714,7 @@ Figures etld_throughput(const Settings& s, const EtldJob& job, std::uint64_t eve
                          job.name.c_str(), consumed, expected);
         }
     }
-    if (std::getenv("ETLD_BENCH_KEEP") == nullptr) {
-        std::filesystem::remove_all(child.dir());
-    }
+    remove_unless_kept(child.dir());
     return f;
 }
 
@@ -860,7 +867,7 @@ Latency latency_run(const Settings& s, double rate) {
             n - bucket("0.25"));
     }
     child.stop();
-    std::filesystem::remove_all(child.dir());
+    remove_unless_kept(child.dir());
     Latency l;
     l.rate = rate;
     l.achieved_rate = sent.events_per_second();
@@ -954,7 +961,7 @@ Restore restore_run(const Settings& s, const std::string& what, std::uint64_t ev
         break;
     }
     second.stop();
-    std::filesystem::remove_all(second.dir());
+    remove_unless_kept(second.dir());
     return r;
 }
 
