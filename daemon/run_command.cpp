@@ -1,6 +1,5 @@
 #include "daemon/run_command.h"
 
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -628,16 +627,6 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
         err << "usage: etld run --config FILE\n";
         return kExitUsage;
     }
-
-    // Before any thread exists: glibc's allocator keeps what it has. By
-    // default a block over 128 KB (librdkafka's fetch and compression
-    // buffers, the runner's output batches) is a mapping of its own, and
-    // the free memory at the top of a heap goes back to the kernel above
-    // 128 KB, so the same pages were handed back and faulted in again, the
-    // kernel clearing each one (a tenth of the process's samples at 1e6
-    // keys). Fixed thresholds also end glibc's own adjustment of them.
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
     // Before any thread exists, so every thread inherits the mask and only
     // the signal thread ever sees these signals.
