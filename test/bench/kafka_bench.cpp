@@ -1192,7 +1192,7 @@ int run_all(Settings s) {
             e.broker_cpu_per_million(), e.first_commit_seconds);
         std::fflush(stdout);
         // With --compare each config runs twice in a row, and the second of
-        // two neighbours tends to do better (warm broker caches): the order
+        // two neighbours tended to do better (cause not known): the order
         // alternates from round to round.
         std::vector<std::size_t> order;
         for (std::size_t i = 0; i < configs.size(); ++i) {
