@@ -51,16 +51,14 @@ class SegmentLog {
     // it has none, being new or closed); `seg` becomes `to`.
     void move(std::uint64_t& seg, std::uint64_t to) {
         if (seg != kNone) {
-            auto it = segments_.find(seg);
-            if (it != segments_.end() && it->second.live > 0) {
-                --it->second.live;
+            if (Segment* s = find(seg); s != nullptr && s->live > 0) {
+                --s->live;
                 --live_;
             }
         }
         if (to != kNone) {
-            auto it = segments_.find(to);
-            if (it != segments_.end()) {
-                ++it->second.live;
+            if (Segment* s = find(to); s != nullptr) {
+                ++s->live;
                 ++live_;
             }
         }
@@ -102,7 +100,7 @@ class SegmentLog {
         if (current_ == kNone || value_.size() >= kMaxSegmentBytes) {
             close_current();
             current_ = next_++;
-            segments_[current_] = Segment{};
+            current_segment_ = &(segments_[current_] = Segment{});
             value_.clear();
             const std::size_t per_entry =
                 written_entries_ > 0 ? written_bytes_ / written_entries_ + 1 : 64;
@@ -126,7 +124,7 @@ class SegmentLog {
         ++written_entries_;
         expected_ = expected_ > 0 ? expected_ - 1 : 0;
         ++count_;
-        ++segments_[current_].entries;
+        ++current_segment_->entries;
         ++entries_;
         move(seg, current_);
     }
@@ -262,6 +260,16 @@ class SegmentLog {
         done_.push_back(StateDelta{key(current_), std::move(value_)});
         value_ = std::string();
         current_ = kNone;
+        current_segment_ = nullptr;
+    }
+    // The segment `number`, or nullptr; the one being written without a
+    // lookup (most moves go to it).
+    Segment* find(std::uint64_t number) {
+        if (number == current_) {
+            return current_segment_;
+        }
+        auto it = segments_.find(number);
+        return it == segments_.end() ? nullptr : &it->second;
     }
 
     const std::string prefix_;
@@ -271,9 +279,10 @@ class SegmentLog {
     std::uint64_t live_ = 0;
     std::uint64_t next_ = 0;
     std::uint64_t current_ = kNone;
-    std::size_t expected_ = 0;           // entries still expected in this flush
-    std::uint64_t written_bytes_ = 0;    // over all entries written, for the
-    std::uint64_t written_entries_ = 0;  // size of the next buffer
+    Segment* current_segment_ = nullptr;  // segments_[current_] while writing
+    std::size_t expected_ = 0;            // entries still expected in this flush
+    std::uint64_t written_bytes_ = 0;     // over all entries written, for the
+    std::uint64_t written_entries_ = 0;   // size of the next buffer
     std::string value_;
     std::size_t count_at_ = 0;
     std::uint32_t count_ = 0;

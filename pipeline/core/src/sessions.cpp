@@ -207,7 +207,20 @@ class Sessions final : public PipelineState {
             });
         }
         log_.begin(dirty_.size());
-        for (Keys::value_type* kv : dirty_) {
+        // Each key reads its node, its sessions and their cells, three cache
+        // misses in a row at 1e6 keys: prefetched in three steps ahead.
+        const std::size_t n = dirty_.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            if (i + 12 < n) {
+                __builtin_prefetch(dirty_[i + 12]);
+            }
+            if (i + 8 < n) {
+                __builtin_prefetch(dirty_[i + 8]->second.sessions.data());
+            }
+            if (i + 4 < n && !dirty_[i + 4]->second.sessions.empty()) {
+                dirty_[i + 4]->second.sessions.front().agg.prefetch();
+            }
+            Keys::value_type* kv = dirty_[i];
             KeyState& ks = kv->second;
             if (ks.erased) {
                 continue;  // gone since (its segment no longer counts it)
