@@ -1,6 +1,7 @@
 #include "daemon/materialize.h"
 
 #include <map>
+#include <span>
 #include <thread>
 
 #include "daemon/log.h"
@@ -118,7 +119,11 @@ void OutputMaterializer::run() {
     log(Level::info, "materializer: applying " + config_.output_topic + " (" +
                          std::to_string(partitions) + " partitions) to " + config_.db_path);
 
-    std::vector<storage::OutputRecord> batch;
+    // The batch is records[0, used): records stay allocated from batch to
+    // batch, so that filling one reuses its strings instead of allocating
+    // two per result.
+    std::vector<storage::OutputRecord> records;
+    std::size_t used = 0;
     std::map<int, std::int64_t> position;
     std::map<int, std::int64_t> eof_at;
     for (const auto& [tp, offset] : stored) {
@@ -127,7 +132,7 @@ void OutputMaterializer::run() {
     auto last_lag_check = std::chrono::steady_clock::now();
     while (!stop_) {
         apply_pending_spec(store);
-        batch.clear();
+        used = 0;
         // A batch ends after 100 ms once the topic is drained (nothing new
         // within 20 ms), or at max_batch records or 2 s. Many results at
         // once (say, windows of a million keys closing) then go in a few
@@ -144,9 +149,9 @@ void OutputMaterializer::run() {
         const auto soon = start + std::chrono::milliseconds(100);
         const auto latest = start + std::chrono::seconds(2);
         bool drained = false;
-        while (batch.size() < config_.max_batch) {
+        while (used < config_.max_batch) {
             const auto now = std::chrono::steady_clock::now();
-            if (now >= latest || (now >= soon && (drained || batch.empty()))) {
+            if (now >= latest || (now >= soon && (drained || used == 0))) {
                 break;
             }
             kafka::MessagePtr msg(kafka::poll_ready_first(consumer.get(), now >= soon ? 20 : 50));
@@ -164,15 +169,18 @@ void OutputMaterializer::run() {
                 }
                 continue;
             }
-            storage::OutputRecord record;
-            record.topic = config_.output_topic;
+            if (used == records.size()) {
+                records.emplace_back();
+                records.back().topic = config_.output_topic;
+            }
+            storage::OutputRecord& record = records[used++];
             record.partition = msg->partition;
             record.offset = msg->offset;
-            if (msg->payload != nullptr) {
-                record.value.assign(static_cast<const char*>(msg->payload), msg->len);
-            }
-            batch.push_back(std::move(record));
+            const std::size_t len = msg->payload != nullptr ? msg->len : 0;
+            record.value.reserve(len + storage::kValuePadding);  // parsed in place
+            record.value.assign(len > 0 ? static_cast<const char*>(msg->payload) : "", len);
         }
+        const std::span<const storage::OutputRecord> batch(records.data(), used);
         auto backoff = std::chrono::milliseconds(50);
         while (!batch.empty()) {
             storage::ApplyCounts counts;
@@ -203,6 +211,12 @@ void OutputMaterializer::run() {
             position[p] = std::max(position[p], offset);
         }
         eof_at.clear();
+        // What a burst of results left allocated goes once batches are
+        // small again.
+        if (records.size() > 2 * used + 1024) {
+            records.resize(used + 1024);
+            records.shrink_to_fit();
+        }
         if (std::chrono::steady_clock::now() - last_lag_check > std::chrono::seconds(1)) {
             last_lag_check = std::chrono::steady_clock::now();
             std::int64_t lag = 0;

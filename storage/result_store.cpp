@@ -7,6 +7,8 @@
 
 namespace etld::storage {
 
+static_assert(kValuePadding >= simdjson::SIMDJSON_PADDING);
+
 namespace {
 
 std::string sql_identifier(std::string_view name) {
@@ -467,7 +469,7 @@ std::map<std::pair<std::string, std::int32_t>, std::int64_t> ResultStore::next_o
     return out;
 }
 
-std::optional<SqliteError> ResultStore::apply(const std::vector<OutputRecord>& batch,
+std::optional<SqliteError> ResultStore::apply(std::span<const OutputRecord> batch,
                                               ApplyCounts& counts) {
     if (batch.empty()) {
         return std::nullopt;
@@ -477,7 +479,8 @@ std::optional<SqliteError> ResultStore::apply(const std::vector<OutputRecord>& b
         return txn.begin_error();
     }
     ApplyCounts local;
-    std::map<std::pair<std::string, std::int32_t>, std::int64_t> next;
+    // Views into the batch: no copy of the topic name per record.
+    std::map<std::pair<std::string_view, std::int32_t>, std::int64_t> next;
     const std::int64_t applied_at = now_ms();  // one transaction, one time
     for (const auto& record : batch) {
         if (auto error = impl_->apply_one(record, applied_at, local)) {

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,10 @@ struct OutputRecord {
     std::int64_t offset = 0;
     std::string value;  // the engine's result JSON
 };
+
+// A value whose string has this many bytes of spare capacity is parsed in
+// place; any other is first copied into the parser's padded buffer.
+inline constexpr std::size_t kValuePadding = 64;
 
 struct ApplyCounts {
     std::uint64_t upserted = 0;
@@ -59,7 +64,7 @@ class ResultStore {
 
     // Applies the batch and the offsets after it in one transaction. On an
     // error nothing of the batch is applied; the caller retries it.
-    std::optional<SqliteError> apply(const std::vector<OutputRecord>& batch, ApplyCounts& counts);
+    std::optional<SqliteError> apply(std::span<const OutputRecord> batch, ApplyCounts& counts);
 
   private:
     struct Impl;

@@ -230,8 +230,9 @@ BOOST_AUTO_TEST_CASE(tables_keyed_by_window_start_are_rebuilt_with_their_rows) {
     r.revision = 3;
     r.kind = pipeline::ResultKind::update;
     storage::ApplyCounts counts;
-    BOOST_REQUIRE(!store.apply(
-        {storage::OutputRecord{"out", 0, 0, pipeline::result_json(*compiled.engine, r)}}, counts));
+    const std::vector<storage::OutputRecord> one{
+        storage::OutputRecord{"out", 0, 0, pipeline::result_json(*compiled.engine, r)}};
+    BOOST_REQUIRE(!store.apply(one, counts));
     BOOST_TEST(rows_of(db,
                        "SELECT user_id, events, revision FROM by_user WHERE window_start = "
                        "1000 ORDER BY user_id") == (std::vector<std::string>{"u1|3|0", "u2|9|3"}),
