@@ -32,6 +32,15 @@ class Sessions final : public PipelineState {
           keys_(pool_),
           log_(key_prefix('g'), p.fingerprint) {}
 
+    void prefetch(const Event& /*e*/, EventFeatures& f, Prefetch stage) const override {
+        const GroupRef& g = f.group(p_.group_feature);
+        if (stage == Prefetch::kSlots) {
+            keys_.prefetch_slot(g);
+        } else {
+            keys_.prefetch_node(g);
+        }
+    }
+
     void on_event(const Event& e, EventFeatures& f, std::string_view raw, const Watermark& wm,
                   Output& out, StepCounters& counters) override {
         const std::int64_t t = e.time.value;

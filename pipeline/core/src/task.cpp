@@ -171,12 +171,22 @@ void Task::process(const Event& event, std::string_view raw, Output& out) {
     ++im.processed;
     im.input_since_tick = true;
     im.meta_dirty = true;
+    // The slots of every pipeline's tables first, so that their cache
+    // misses and the dedup check's overlap, then their nodes (a duplicate
+    // wastes the hint).
+    im.features.start(event);
+    using Prefetch = detail::PipelineState::Prefetch;
+    for (const auto& p : im.pipelines) {
+        p->prefetch(event, im.features, Prefetch::kSlots);
+    }
     const std::int64_t cutoff = im.dedup_cutoff();
     if (im.dedup.check_and_insert(event.id, event.time.value, cutoff)) {
         ++im.duplicates;
         return;
     }
-    im.features.start(event);
+    for (const auto& p : im.pipelines) {
+        p->prefetch(event, im.features, Prefetch::kNodes);
+    }
     for (auto& p : im.pipelines) {
         p->on_event(event, im.features, raw, im.wm, out, im.step);
     }

@@ -177,6 +177,25 @@ class FixedWindows final : public PipelineState {
         }
     }
 
+    void prefetch(const Event& e, EventFeatures& f, Prefetch stage) const override {
+        const GroupRef& g = f.group(p_.group_feature);
+        const std::int64_t newest_index = floor_div(e.time.value, slide_);
+        // The event's windows whose buckets are cached (the others are new
+        // or long unused; the lookup finds them).
+        for (std::int64_t k = 0; k < per_event_; ++k) {
+            const std::int64_t index = newest_index - k;
+            const CachedBucket& c = cache_[static_cast<std::size_t>(index) & (kCache - 1)];
+            if (c.bucket == nullptr || c.start != index * slide_) {
+                continue;
+            }
+            if (stage == Prefetch::kSlots) {
+                c.bucket->prefetch_slot(g);
+            } else {
+                c.bucket->prefetch_node(g);
+            }
+        }
+    }
+
     void on_watermark(const Watermark& before, std::int64_t now, Output& out) override {
         if (early_) {
             // Windows whose end the watermark passed just now: revision 0.

@@ -49,6 +49,11 @@ class PipelineState {
     // the watermark before the event.
     virtual void on_event(const Event& e, EventFeatures& f, std::string_view raw,
                           const Watermark& wm, Output& out, StepCounters& counters) = 0;
+    // Before on_event: starts loading the state the event will touch, in
+    // two stages (kSlots for every pipeline of the task, then kNodes), so
+    // that the cache misses of all pipelines overlap. Only a hint.
+    enum class Prefetch : std::uint8_t { kSlots, kNodes };
+    virtual void prefetch(const Event& e, EventFeatures& f, Prefetch stage) const = 0;
     // The watermark moved from `before` to `now`.
     virtual void on_watermark(const Watermark& before, std::int64_t now, Output& out) = 0;
     virtual void take_changelog(std::vector<StateDelta>& out) = 0;
