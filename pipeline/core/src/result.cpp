@@ -21,12 +21,20 @@ std::string_view name_of(ResultKind k) {
 
 namespace {
 
+// Runs of characters that need no escape go in with one append each (the
+// common case: the whole string), the others escaped one by one.
 void json_string(std::string& out, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
-    for (char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        switch (c) {
+    std::size_t run = 0;  // start of the pending plain run
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto u = static_cast<unsigned char>(s[i]);
+        if (u >= 0x20 && u != '"' && u != '\\') {
+            continue;
+        }
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (u) {
             case '"':
                 out.append("\\\"");
                 break;
@@ -42,16 +50,13 @@ void json_string(std::string& out, std::string_view s) {
             case '\t':
                 out.append("\\t");
                 break;
-            default:
-                if (u < 0x20) {
-                    out.append("\\u00");
-                    out.push_back(kHex[u >> 4]);
-                    out.push_back(kHex[u & 15]);
-                } else {
-                    out.push_back(c);
-                }
+            default: {
+                const char esc[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+                out.append(esc, sizeof esc);
+            }
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out.push_back('"');
 }
 

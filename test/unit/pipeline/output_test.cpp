@@ -63,6 +63,21 @@ BOOST_AUTO_TEST_CASE(result_keys_are_deterministic_json_arrays) {
     BOOST_TEST(result_key(r) == R"(["by_user",1000,2000,"u\"1",7,2.5,true])");
 }
 
+BOOST_AUTO_TEST_CASE(group_strings_are_escaped_for_json) {
+    Result r;
+    r.pipeline_name = "p";
+    r.window_start = EventTimeMs{1};
+    r.window_end = EventTimeMs{2};
+    // Quote and backslash, the short escapes, other control characters as
+    // \u00XX, and bytes from 0x7f up (UTF-8) as they are; plain runs
+    // before, between and after.
+    r.group = {std::string("a\"b\\c\nd\re\tf\x01g\x1f\x7f\xc3\xa9h"), std::string("\""),
+               std::string(""), std::string("plain")};
+    BOOST_TEST(result_key(r) == R"(["p",1,2,"a\"b\\c\nd\re\tf\u0001g\u001f)"
+                                "\x7f\xc3\xa9"
+                                R"(h","\"","","plain"])");
+}
+
 BOOST_AUTO_TEST_CASE(retractions_carry_the_key_fields_and_no_values) {
     PipelineSpec p = session_pipeline("s", 1000, 10000, EmitMode::early);
     p.group_by = {"user_id"};
