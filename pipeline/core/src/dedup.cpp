@@ -29,14 +29,6 @@ std::size_t sized_for(std::size_t n) {
 bool empty(const IdHash& h) {
     return h.lo == 0 && h.hi == 0;
 }
-// Tables of at least this many slots grow incrementally (a smaller one is
-// copied in well under a millisecond), moving this many slots of the old
-// table per operation: the new table is sized for the old one's entries at
-// 62% and the next growth is due at 80%, so the move must be done within
-// 0.18 / 0.62 = 0.29 inserts per moved entry, i.e. 1 / (0.29 * 0.8) = 4.3
-// slots per insert at the least.
-constexpr std::size_t kIncrementalSlots = std::size_t{1} << 16;
-constexpr std::size_t kMoveSlots = 8;
 // Tables at least this large ask for transparent huge pages.
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kHugeTableBytes = 4 * kHugePage;
@@ -51,8 +43,8 @@ void DedupSet::Slots::reset(std::size_t n) {
         // A large table is mapped here: fresh zero pages that nothing
         // touches before the advice below, and no memset. (calloc maps
         // too, but only above glibc's mmap threshold, which rises up to
-        // 32 MB as large blocks are freed; below it calloc cleared a table
-        // from the heap, milliseconds in one event.)
+        // 32 MB as large blocks are freed; below it calloc clears the
+        // table from the heap.)
         void* m =
             ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) {
@@ -94,95 +86,26 @@ void DedupSet::Slots::advise_huge(void* p, std::size_t bytes) {
 #endif
 }
 
-std::size_t DedupSet::find_in(const Slots& t, const IdHash& id) {
-    const std::size_t n = t.size();
-    if (n == 0) {
-        return n;
+bool DedupSet::contains(IdHash id, std::int64_t cutoff) const {
+    if (size_ == 0) {
+        return false;
     }
-    std::size_t pos = home_in(id, n);
+    std::size_t pos = home(id);
     for (std::size_t dist = 0;; ++dist) {
-        const Entry& s = t[pos];
-        if (empty(s.id)) {
-            return n;
-        }
-        const std::size_t h = home_in(s.id, n);
-        if ((pos >= h ? pos - h : pos + n - h) < dist) {
-            return n;
+        const Entry& s = slots_[pos];
+        if (empty(s.id) || distance(pos, s.id) < dist) {
+            return false;
         }
         if (s.id == id) {
-            return pos;
+            return s.time >= cutoff;
         }
-        if (++pos == n) {
+        if (++pos == slots_.size()) {
             pos = 0;
         }
     }
 }
 
-DedupSet::Entry* DedupSet::find_unmoved(const IdHash& id) {
-    const std::size_t pos = find_in(old_, id);
-    return pos < old_.size() && pos >= old_moved_ ? &old_[pos] : nullptr;
-}
-
-bool DedupSet::contains(IdHash id, std::int64_t cutoff) const {
-    if (growing()) {
-        const std::size_t pos = find_in(old_, id);
-        if (pos < old_.size() && pos >= old_moved_) {
-            return old_[pos].time >= cutoff;
-        }
-    }
-    const std::size_t pos = find_in(slots_, id);
-    return pos < slots_.size() && slots_[pos].time >= cutoff;
-}
-
-void DedupSet::start_growth(std::size_t capacity) {
-    old_.swap(slots_);
-    slots_.reset(capacity);
-    old_moved_ = 0;
-    old_live_ = size_;
-    size_ = 0;
-    // From here on over what lands in the new table; the move of the old
-    // entries brings their times in.
-    min_time_ = std::numeric_limits<std::int64_t>::max();
-}
-
-void DedupSet::move_old(std::size_t slots, std::int64_t cutoff) {
-    const std::size_t n = old_.size();
-    const std::size_t end = n - old_moved_ <= slots ? n : old_moved_ + slots;
-    // Slots are moved in index order: which ones are moved is then a prefix
-    // of old_, and the old table keeps its layout, so its lookups stay valid.
-    for (; old_moved_ < end; ++old_moved_) {
-        const Entry& e = old_[old_moved_];
-        if (empty(e.id)) {
-            continue;
-        }
-        --old_live_;
-        if (e.time < cutoff) {
-            continue;  // expired: dropped, as a rebuild would
-        }
-        place(e);
-        min_time_ = std::min(min_time_, e.time);
-    }
-    if (old_moved_ == n) {
-        Slots().swap(old_);
-        old_moved_ = 0;
-        old_live_ = 0;
-    }
-}
-
 bool DedupSet::check_and_insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
-    if (growing()) {
-        move_old(kMoveSlots, cutoff);
-        // An id not moved yet is answered from the old table (and never
-        // also inserted into the new one).
-        if (Entry* s = growing() ? find_unmoved(id) : nullptr) {
-            if (s->time >= cutoff) {
-                return true;
-            }
-            s->time = std::max(s->time, time);
-            pending_.push_back(Entry{id, time});
-            return false;
-        }
-    }
     if (size_ > 0) {
         std::size_t pos = home(id);
         for (std::size_t dist = 0;; ++dist) {
@@ -344,16 +267,6 @@ void DedupSet::compact(std::int64_t cutoff) {
 }
 
 void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
-    if (growing()) {
-        if (Entry* s = find_unmoved(id)) {
-            s->time = std::max(s->time, time);
-            pending_.push_back(Entry{id, time});
-            return;
-        }
-        if (over(size_ + 1, slots_.size())) {
-            finish_growth(cutoff);  // not due with kMoveSlots; kept safe
-        }
-    }
     if (over(size_ + 1, slots_.size())) {
         std::size_t live = size_;
         if (min_time_ < cutoff) {
@@ -362,12 +275,7 @@ void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
             live = size_;
         }
         if (over(live + 1, slots_.size()) || live * 100 < slots_.size() * kMinLoadPct) {
-            const std::size_t want = sized_for(live + 1);
-            if (want > slots_.size() && slots_.size() >= kIncrementalSlots) {
-                start_growth(want);
-            } else {
-                rebuild(want, cutoff);
-            }
+            rebuild(sized_for(live + 1), cutoff);
         }
     }
     place(Entry{id, time});
@@ -422,9 +330,6 @@ void DedupSet::take_changelog(std::int64_t cutoff, std::vector<StateDelta>& out)
 
 std::optional<std::string> DedupSet::apply(std::uint64_t segment,
                                            std::optional<std::string_view> value) {
-    if (growing()) {
-        finish_growth(std::numeric_limits<std::int64_t>::min());
-    }
     auto existing = std::find_if(segments_.begin(), segments_.end(),
                                  [&](const Segment& s) { return s.number == segment; });
     if (!value) {

@@ -21,14 +21,11 @@ namespace etld::pipeline::detail {
 //
 // Layout: one flat Robin Hood table of 24-byte slots (128-bit hash + event
 // time), kept between 62% and 80% full, so a remembered id costs
-// 24 / load = 30..39 bytes. A large table grows incrementally: the new
-// table takes the inserts while every operation moves a few slots of the
-// old one over (lookups read both), so that no event waits for a copy of
-// millions of ids; both tables are held until the move is done. Expired ids (time < watermark -
-// horizon) are ignored by lookups and dropped when the table is rebuilt, which happens instead of
-// growing whenever expired entries exist. Every event probes one random slot, so a large table asks
-// for transparent huge pages: with 4 KiB pages, a table of millions of ids misses the TLB on nearly
-// every event.
+// 24 / load = 30..39 bytes. Expired ids (time < watermark - horizon) are
+// ignored by lookups and dropped when the table is rebuilt, which happens
+// instead of growing whenever expired entries exist. Every event probes one
+// random slot, so a large table asks for transparent huge pages: with 4 KiB
+// pages, a table of millions of ids misses the TLB on nearly every event.
 //
 // Changelog: the ids added between two flushes form one segment record keyed
 // by a growing segment number; a segment is tombstoned once all of its ids
@@ -48,19 +45,13 @@ class DedupSet {
     // contains() and, when false, insert() with a single probe of the table.
     bool check_and_insert(IdHash id, std::int64_t time, std::int64_t cutoff);
 
-    std::size_t size() const { return size_ + old_live_; }
+    std::size_t size() const { return size_; }
     void prefetch(const IdHash& id) const {
         if (slots_.size() != 0) {
             __builtin_prefetch(&slots_[home(id)]);
         }
-        if (old_.size() != 0) {
-            __builtin_prefetch(&old_[home_in(id, old_.size())]);
-        }
     }
-    // Slots allocated, in both tables while growing.
-    std::size_t capacity() const { return slots_.size() + old_.size(); }
-    // Whether an incremental growth is under way.
-    bool growing() const { return old_.size() != 0; }
+    std::size_t capacity() const { return slots_.size(); }
 
     // Appends the segment of ids added since the last call, and tombstones of
     // segments whose ids all have times < cutoff.
@@ -88,14 +79,6 @@ class DedupSet {
     void place_from(std::size_t pos, std::size_t dist, Entry e);
     void place(Entry e);
     void rebuild(std::size_t capacity, std::int64_t cutoff);
-    // Incremental growth: starts it (the current table becomes old_), moves
-    // up to `slots` slots of old_ over (dropping ids older than `cutoff`),
-    // or all of them.
-    void start_growth(std::size_t capacity);
-    void move_old(std::size_t slots, std::int64_t cutoff);
-    void finish_growth(std::int64_t cutoff) { move_old(old_.size(), cutoff); }
-    // Where `id` sits in the part of old_ not moved yet, or nullptr.
-    Entry* find_unmoved(const IdHash& id);
     // Drops the entries with time < cutoff without a new table.
     void compact(std::int64_t cutoff);
 
@@ -126,18 +109,9 @@ class DedupSet {
     // The first slot of `t` that no probe run crosses (empty, or holding an
     // entry at its home): a walk from it meets the entries in home order.
     static std::size_t first_unshifted(const Slots& t);
-    // The position of `id` in `t`, or t.size().
-    static std::size_t find_in(const Slots& t, const IdHash& id);
 
     Slots slots_;
-    std::size_t size_ = 0;  // entries in slots_
-    // While growing: the previous table, read-only but for times, walked
-    // in home order from old_begin_; its first old_moved_ slots of that
-    // walk are moved, and old_live_ entries remain.
-    Slots old_;
-    std::size_t old_begin_ = 0;
-    std::size_t old_moved_ = 0;
-    std::size_t old_live_ = 0;
+    std::size_t size_ = 0;
     std::int64_t min_time_ = std::numeric_limits<std::int64_t>::max();
     std::vector<Entry> pending_;
     struct Segment {
