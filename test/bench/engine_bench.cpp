@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_pipelines.h"
 #include "etld/pipeline/compile.h"
 #include "etld/pipeline/event.h"
 #include "etld/pipeline/task.h"
@@ -98,33 +99,6 @@ std::shared_ptr<const CompiledEngine> must(const EngineSpec& spec) {
     return r.engine;
 }
 
-// The Kafka benchmark's three pipelines (kafka_bench.cpp, three_pipelines).
-EngineSpec by_user_spec() {
-    EngineSpec s;
-    AggregateSpec events;
-    events.name = "events";
-    events.fn = AggregateFn::count;
-    AggregateSpec revenue;
-    revenue.name = "revenue";
-    revenue.fn = AggregateFn::sum;
-    revenue.expr = "price * quantity";
-    revenue.where = "event_type == 'purchase'";
-    PipelineSpec t;
-    t.name = "tumbling";
-    t.window = WindowSpec{WindowType::tumbling, DurationMs{60000}, DurationMs{0}, DurationMs{0}};
-    t.group_by = {"user_id"};
-    t.aggregates = {events, revenue};
-    PipelineSpec sl = t;
-    sl.name = "sliding";
-    sl.window =
-        WindowSpec{WindowType::sliding, DurationMs{240000}, DurationMs{60000}, DurationMs{0}};
-    PipelineSpec se = t;
-    se.name = "sessions";
-    se.window = WindowSpec{WindowType::session, DurationMs{0}, DurationMs{0}, DurationMs{60000}};
-    s.pipelines = {t, sl, se};
-    return s;
-}
-
 EngineSpec throughput_spec() {
     EngineSpec s;
     s.dedup_horizon = DurationMs{3600000};
@@ -173,7 +147,7 @@ void throughput(std::size_t n, int runs, const std::string& only, std::uint64_t 
     for (const auto& e : events) {
         bytes += e.size();
     }
-    EngineSpec spec = keys > 0 ? by_user_spec() : throughput_spec();
+    EngineSpec spec = keys > 0 ? etld::bench::three_by_user_pipelines() : throughput_spec();
     if (!only.empty() && only != "all") {
         // Profiling aid: one pipeline by name, or "none" for decode + dedup.
         // "decode" measures the decoder alone.

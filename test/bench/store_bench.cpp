@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_pipelines.h"
 #include "etld/pipeline/compile.h"
 #include "etld/pipeline/result.h"
 #include "storage/result_store.h"
@@ -35,32 +36,6 @@ double thread_cpu_seconds() {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-EngineSpec bench_spec() {
-    EngineSpec s;
-    AggregateSpec events;
-    events.name = "events";
-    events.fn = AggregateFn::count;
-    AggregateSpec revenue;
-    revenue.name = "revenue";
-    revenue.fn = AggregateFn::sum;
-    revenue.expr = "price * quantity";
-    revenue.where = "event_type == 'purchase'";
-    PipelineSpec t;
-    t.name = "tumbling";
-    t.window = WindowSpec{WindowType::tumbling, DurationMs{kMinute}, DurationMs{0}, DurationMs{0}};
-    t.group_by = {"user_id"};
-    t.aggregates = {events, revenue};
-    PipelineSpec sl = t;
-    sl.name = "sliding";
-    sl.window = WindowSpec{WindowType::sliding, DurationMs{4 * kMinute}, DurationMs{kMinute},
-                           DurationMs{0}};
-    PipelineSpec se = t;
-    se.name = "sessions";
-    se.window = WindowSpec{WindowType::session, DurationMs{0}, DurationMs{0}, DurationMs{kMinute}};
-    s.pipelines = {t, sl, se};
-    return s;
 }
 
 // Final results as the engine emits them when the watermark passes a minute
@@ -120,7 +95,7 @@ int main(int argc, char** argv) {
     const std::size_t keys = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1000000;
     const int runs = argc > 3 ? std::atoi(argv[3]) : 3;
     const std::filesystem::path dir = argc > 4 ? argv[4] : std::filesystem::temp_directory_path();
-    const EngineSpec spec = bench_spec();
+    const EngineSpec spec = etld::bench::three_by_user_pipelines();
     auto compiled = compile(spec);
     if (!compiled.errors.empty()) {
         std::fprintf(stderr, "spec error: %s\n", compiled.errors[0].message.c_str());
