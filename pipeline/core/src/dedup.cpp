@@ -3,8 +3,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
+#include <system_error>
 #include <type_traits>
 
 #include "codec.h"
@@ -14,15 +16,17 @@ namespace etld::pipeline::detail {
 namespace {
 constexpr std::uint8_t kSegmentVersion = 1;
 // Load factor band, in percent. Linear-probe insertion cost grows like
-// 1 / (1 - load)^2, so the table rebuilds at 80% full; it rebuilds to 62%
-// so that a slot (24 bytes) never costs more than 24 / 0.62 < 40 bytes per id.
+// 1 / (1 - load)^2, so the table rebuilds at 76-80% full (see
+// max_load_pct_); it rebuilds to 62% so that a slot (24 bytes) never costs
+// more than 24 / 0.62 < 40 bytes per id.
 constexpr std::size_t kMaxLoadPct = 80;
+constexpr std::size_t kMaxLoadSpread = 5;
 constexpr std::size_t kRebuildLoadPct = 62;
 constexpr std::size_t kMinLoadPct = 30;
+// A large table's successor is prepared from this load on.
+constexpr std::size_t kPrepareLoadPct = 70;
 
-bool over(std::size_t n, std::size_t cap) {
-    return n * 100 > cap * kMaxLoadPct;
-}
+std::atomic<std::size_t> instances{0};
 std::size_t sized_for(std::size_t n) {
     return std::max<std::size_t>(16, n * 100 / kRebuildLoadPct + 1);
 }
@@ -33,6 +37,14 @@ bool empty(const IdHash& h) {
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kHugeTableBytes = 4 * kHugePage;
 }  // namespace
+
+DedupSet::DedupSet()
+    : max_load_pct_(kMaxLoadPct -
+                    instances.fetch_add(1, std::memory_order_relaxed) % kMaxLoadSpread) {}
+
+DedupSet::DedupSet(bool prepare_growth, std::size_t max_load_pct)
+    : prepare_growth_(prepare_growth),
+      max_load_pct_(std::clamp(max_load_pct, kMaxLoadPct + 1 - kMaxLoadSpread, kMaxLoadPct)) {}
 
 void DedupSet::Slots::reset(std::size_t n) {
     static_assert(std::is_trivially_copyable_v<Entry>);
@@ -68,6 +80,16 @@ void DedupSet::Slots::Free::operator()(Entry* p) const {
         ::munmap(p, mapped);
     } else {
         std::free(p);
+    }
+}
+
+void DedupSet::Slots::touch_pages() {
+    // Zero is what the pages hold already; the write makes the kernel map
+    // them (a read would only map the shared zero page).
+    auto* bytes = reinterpret_cast<volatile unsigned char*>(p_.get());
+    const std::size_t n = n_ * sizeof(Entry);
+    for (std::size_t i = 0; i < n; i += 4096) {
+        bytes[i] = 0;
     }
 }
 
@@ -116,6 +138,10 @@ bool DedupSet::check_and_insert(IdHash id, std::int64_t time, std::int64_t cutof
                     place_from(pos, dist, Entry{id, time});
                     min_time_ = std::min(min_time_, time);
                     pending_.push_back(Entry{id, time});
+                    if (size_ >= prepare_at_ && min_time_ >= cutoff) {
+                        // Nothing expired to make room: the table will grow.
+                        prepare_next();
+                    }
                     return false;
                 }
                 break;
@@ -177,10 +203,46 @@ std::size_t DedupSet::first_unshifted(const Slots& t) {
     return i;
 }
 
+void DedupSet::arm_prepare() {
+    const std::size_t n = slots_.size();
+    const bool large = sized_for(n * max_load_pct_ / 100 + 1) * sizeof(Entry) >= kHugeTableBytes;
+    prepare_at_ = large && prepare_growth_ ? n * kPrepareLoadPct / 100
+                                           : std::numeric_limits<std::size_t>::max();
+}
+
+void DedupSet::prepare_next() {
+    prepare_at_ = std::numeric_limits<std::size_t>::max();
+    // The capacity insert() will ask for when this table is over its load.
+    const std::size_t n = sized_for(slots_.size() * max_load_pct_ / 100 + 1);
+    try {
+        next_ = std::async(std::launch::async, [n] {
+            Slots s;
+            s.reset(n);
+            s.touch_pages();
+            return s;
+        });
+    } catch (const std::system_error&) {
+        // No thread to spare: the growth maps its table itself.
+    }
+}
+
 void DedupSet::rebuild(std::size_t capacity, std::int64_t cutoff) {
+    capacity = std::max<std::size_t>(capacity, 16);
     Slots old;
     old.swap(slots_);
-    slots_.reset(std::max<std::size_t>(capacity, 16));
+    if (next_.valid()) {
+        // Waits if the pages are still being touched: no longer than
+        // mapping them here would take.
+        Slots ready = next_.get();
+        if (ready.size() >= capacity && ready.size() - capacity <= capacity / 4) {
+            slots_ = std::move(ready);
+            ++prepared_growths_;
+        }
+    }
+    if (slots_.size() == 0) {
+        slots_.reset(capacity);
+    }
+    arm_prepare();
     size_ = 0;
     min_time_ = std::numeric_limits<std::int64_t>::max();
     const std::size_t n = old.size();
@@ -276,6 +338,10 @@ void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
         }
         if (over(live + 1, slots_.size()) || live * 100 < slots_.size() * kMinLoadPct) {
             rebuild(sized_for(live + 1), cutoff);
+        } else if (next_.valid()) {
+            // Compaction made the room: a prepared table is not needed now.
+            next_ = std::future<Slots>();
+            arm_prepare();
         }
     }
     place(Entry{id, time});

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <future>
 #include <limits>
 #include <memory>
 #include <string>
@@ -26,6 +27,14 @@ namespace etld::pipeline::detail {
 // instead of growing whenever expired entries exist. Every event probes one
 // random slot, so a large table asks for transparent huge pages: with 4 KiB
 // pages, a table of millions of ids misses the TLB on nearly every event.
+// A large table that fills up with nothing expired gets its successor
+// mapped and touched on another thread from 70% full on, so that the
+// growth at 80% is a copy into memory that is already there: the first
+// touch of fresh pages, not the copy, is most of a growth's time, and it
+// stalls every task behind it. What remains is the copy (about 10 ms per
+// million ids), and tasks fed alike would make theirs in the same moment,
+// one after another on the runner's thread: each table grows at a load of
+// its own between 76% and 80%, so that their copies fall apart in time.
 //
 // Changelog: the ids added between two flushes form one segment record keyed
 // by a growing segment number; a segment is tombstoned once all of its ids
@@ -37,6 +46,11 @@ class DedupSet {
         IdHash id;
         std::int64_t time = 0;
     };
+
+    DedupSet();
+    // For benchmarks: whether a large table prepares its successor, and its
+    // maximum load in percent (76..80) instead of one picked by instance.
+    DedupSet(bool prepare_growth, std::size_t max_load_pct);
 
     // Whether `id` was accepted with an event time >= `cutoff`.
     bool contains(IdHash id, std::int64_t cutoff) const;
@@ -52,6 +66,8 @@ class DedupSet {
         }
     }
     std::size_t capacity() const { return slots_.size(); }
+    // How many growths found their table prepared (see above).
+    std::size_t prepared_growths() const { return prepared_growths_; }
 
     // Appends the segment of ids added since the last call, and tombstones of
     // segments whose ids all have times < cutoff.
@@ -78,14 +94,29 @@ class DedupSet {
     // that reached `pos` at probe distance `dist`.
     void place_from(std::size_t pos, std::size_t dist, Entry e);
     void place(Entry e);
+    // Whether n ids would fill a table of cap slots past its maximum load.
+    bool over(std::size_t n, std::size_t cap) const { return n * 100 > cap * max_load_pct_; }
     void rebuild(std::size_t capacity, std::int64_t cutoff);
+    // Starts making the table the next growth will want, off this thread.
+    void prepare_next();
+    // Sets prepare_at_ for the current table.
+    void arm_prepare();
     // Drops the entries with time < cutoff without a new table.
     void compact(std::int64_t cutoff);
 
     // A zero-filled array of slots (all-zero = empty).
     class Slots {
       public:
+        Slots() = default;
+        Slots(Slots&& o) noexcept : p_(std::move(o.p_)), n_(o.n_) { o.n_ = 0; }
+        Slots& operator=(Slots&& o) noexcept {
+            Slots moved(std::move(o));
+            swap(moved);
+            return *this;
+        }
         void reset(std::size_t n);
+        // Writes to every page, so that later writes find them mapped.
+        void touch_pages();
         void swap(Slots& o) noexcept {
             std::swap(p_, o.p_);
             std::swap(n_, o.n_);
@@ -110,8 +141,14 @@ class DedupSet {
     // entry at its home): a walk from it meets the entries in home order.
     static std::size_t first_unshifted(const Slots& t);
 
+    bool prepare_growth_ = true;
+    std::size_t max_load_pct_;
     Slots slots_;
     std::size_t size_ = 0;
+    // The size at which prepare_next() is due (never, for small tables).
+    std::size_t prepare_at_ = std::numeric_limits<std::size_t>::max();
+    std::future<Slots> next_;
+    std::size_t prepared_growths_ = 0;
     std::int64_t min_time_ = std::numeric_limits<std::int64_t>::max();
     std::vector<Entry> pending_;
     struct Segment {

@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "test_support.h"
 
@@ -137,6 +138,63 @@ BOOST_AUTO_TEST_CASE(check_and_insert_agrees_with_a_map_while_ids_expire_and_the
     BOOST_TEST(max_capacity < 40000u);
     for (const auto& [id, time] : latest) {
         BOOST_REQUIRE_EQUAL(set.contains(hash_id(id), cutoff), time >= cutoff);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_large_table_grows_into_a_prepared_table_and_keeps_every_id) {
+    // From about 220,000 ids the next table is large enough to be prepared
+    // on another thread; 800,000 ids take the table through several growths.
+    detail::DedupSet set;
+    constexpr int kIds = 800000;
+    std::vector<IdHash> ids;
+    ids.reserve(kIds);
+    for (int i = 0; i < kIds; ++i) {
+        ids.push_back(hash_id("id-" + std::to_string(i)));
+    }
+    for (int i = 0; i < kIds; ++i) {
+        BOOST_REQUIRE(!set.check_and_insert(ids[i], i, kNoCutoff));
+    }
+    BOOST_TEST(set.size() == static_cast<std::size_t>(kIds));
+    BOOST_TEST(set.prepared_growths() >= 3u);
+    for (int i = 0; i < kIds; ++i) {
+        BOOST_REQUIRE(set.check_and_insert(ids[i], i, kNoCutoff));
+    }
+    for (int i = 0; i < kIds; i += 7) {
+        BOOST_REQUIRE(!set.contains(hash_id("other-" + std::to_string(i)), kNoCutoff));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(ids_expiring_after_the_next_table_was_prepared_make_room_instead) {
+    detail::DedupSet set;
+    int n = 0;
+    auto id = [](int i) { return hash_id("id-" + std::to_string(i)); };
+    // Fill a large table to 75%: its successor is being prepared.
+    while (set.size() < 400000 || set.size() * 4 < set.capacity() * 3) {
+        set.check_and_insert(id(n), n, kNoCutoff);
+        ++n;
+    }
+    const std::size_t capacity = set.capacity();
+    const std::size_t growths = set.prepared_growths();
+    // Then the older half expires, and inserts pass 80%: compaction.
+    const std::int64_t cutoff = n / 2;
+    const int first_new = n;
+    while (n < first_new + static_cast<int>(capacity / 10)) {
+        BOOST_REQUIRE(!set.check_and_insert(id(n), n, cutoff));
+        ++n;
+    }
+    BOOST_TEST(set.capacity() == capacity);
+    BOOST_TEST(set.prepared_growths() == growths);
+    for (int i = 0; i < n; ++i) {
+        BOOST_REQUIRE_EQUAL(set.contains(id(i), cutoff), i >= cutoff);
+    }
+    // Past the room compaction made, it grows again, into a prepared table.
+    while (set.capacity() == capacity) {
+        set.check_and_insert(id(n), n, cutoff);
+        ++n;
+    }
+    BOOST_TEST(set.prepared_growths() == growths + 1);
+    for (int i = 0; i < n; ++i) {
+        BOOST_REQUIRE_EQUAL(set.contains(id(i), cutoff), i >= cutoff);
     }
 }
 
