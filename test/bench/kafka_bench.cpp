@@ -1269,34 +1269,41 @@ int run_all(Settings s) {
     const Engine engine = s.has("engine") ? engine_bench(s) : Engine{};
     const Store store = s.has("store") ? store_bench(s) : Store{};
 
-    // ---- the table ----
-    std::printf("\n");
-    print_header();
-    for (const auto& [k, r] : loads) {
-        std::printf("| %-*s | %5s | %9.0f | %6s | %7s | %7s | %9s | %7s |\n", kNameWidth,
-                    "load generator (idempotent, acks=all, lz4)", key_label(k).c_str(),
-                    r.events_per_second(), "", "", "", "", "");
+    // ---- the table (the sections of phases that did not run are left out) ----
+    if (s.has("throughput")) {
+        std::printf("\n");
+        print_header();
+        for (const auto& [k, r] : loads) {
+            std::printf("| %-*s | %5s | %9.0f | %6s | %7s | %7s | %9s | %7s |\n", kNameWidth,
+                        "load generator (idempotent, acks=all, lz4)", key_label(k).c_str(),
+                        r.events_per_second(), "", "", "", "", "");
+        }
+        print_row(consume);
+        print_row(pipe);
+        for (const auto& r : etld_rows) {
+            print_row(r);
+        }
     }
-    print_row(consume);
-    print_row(pipe);
-    for (const auto& r : etld_rows) {
-        print_row(r);
+    if (lat.results > 0) {
+        std::printf(
+            "\nlatency, 3 pipelines (1s tumbling, 4s/1s sliding, 1s session), 1e3 keys, "
+            "commit interval %lld ms, at %.0f events/s (%s): p50 %.0f ms, "
+            "p99 %.0f ms, max %.0f ms (%zu results)\n",
+            static_cast<long long>(s.commit_interval_ms), lat.achieved_rate,
+            s.latency_rate > 0 ? "--latency-rate" : "half of saturation", lat.p50_ms, lat.p99_ms,
+            lat.max_ms, lat.results);
     }
-    std::printf(
-        "\nlatency, 3 pipelines (1s tumbling, 4s/1s sliding, 1s session), 1e3 keys, "
-        "commit interval %lld ms, at %.0f events/s (half of saturation): p50 %.0f ms, "
-        "p99 %.0f ms, max %.0f ms (%zu results)\n",
-        static_cast<long long>(s.commit_interval_ms), lat.achieved_rate, lat.p50_ms, lat.p99_ms,
-        lat.max_ms, lat.results);
-    std::printf("\n| %-40s | %9s | %12s | %10s | %12s |\n", "restore after restart", "events",
-                "open windows", "restore s", "RSS after MB");
-    std::printf("|%s|%s|%s|%s|%s|\n", std::string(42, '-').c_str(), std::string(11, '-').c_str(),
-                std::string(14, '-').c_str(), std::string(12, '-').c_str(),
-                std::string(14, '-').c_str());
-    for (const auto& r : restores) {
-        std::printf("| %-40s | %9llu | %12.0f | %10.2f | %12.1f |\n", r.what.c_str(),
-                    static_cast<unsigned long long>(r.events), r.open_windows, r.restore_seconds,
-                    r.resident_mb);
+    if (!restores.empty()) {
+        std::printf("\n| %-40s | %9s | %12s | %10s | %12s |\n", "restore after restart", "events",
+                    "open windows", "restore s", "RSS after MB");
+        std::printf("|%s|%s|%s|%s|%s|\n", std::string(42, '-').c_str(),
+                    std::string(11, '-').c_str(), std::string(14, '-').c_str(),
+                    std::string(12, '-').c_str(), std::string(14, '-').c_str());
+        for (const auto& r : restores) {
+            std::printf("| %-40s | %9llu | %12.0f | %10.2f | %12.1f |\n", r.what.c_str(),
+                        static_cast<unsigned long long>(r.events), r.open_windows,
+                        r.restore_seconds, r.resident_mb);
+        }
     }
     // Memory per item from the resident sizes: ids from the 1e6-ids run
     // against the baseline, windows from the 1e6-windows run against the
@@ -1317,16 +1324,21 @@ int run_all(Settings s) {
             "(1h tumbling, count + sum, by user_id)\n",
             per_id, per_window);
     }
-    std::printf(
-        "\nengine only (no Kafka; decode + dedup + tumbling + sliding + session): "
-        "%.0f events/s wall, %.0f events per CPU-second of one core; the 3-pipeline rows' "
-        "pipelines at 1e6 keys: %.0f events per CPU-second\n",
-        engine.events_per_second, engine.events_per_cpu_second, engine.many_keys_per_cpu_second);
-    std::printf(
-        "\nSQLite only (the materializer's share; the 3-pipeline results at 1e6 keys, batches "
-        "of 50000): %.0f results/s wall, %.0f per CPU-second, %.1f bytes of database per "
-        "result\n",
-        store.results_per_second, store.results_per_cpu_second, store.bytes_per_result);
+    if (s.has("engine")) {
+        std::printf(
+            "\nengine only (no Kafka; decode + dedup + tumbling + sliding + session): "
+            "%.0f events/s wall, %.0f events per CPU-second of one core; the 3-pipeline rows' "
+            "pipelines at 1e6 keys: %.0f events per CPU-second\n",
+            engine.events_per_second, engine.events_per_cpu_second,
+            engine.many_keys_per_cpu_second);
+    }
+    if (s.has("store")) {
+        std::printf(
+            "\nSQLite only (the materializer's share; the 3-pipeline results at 1e6 keys, "
+            "batches of 50000): %.0f results/s wall, %.0f per CPU-second, %.1f bytes of "
+            "database per result\n",
+            store.results_per_second, store.results_per_cpu_second, store.bytes_per_result);
+    }
 
     if (!s.json_path.empty()) {
         std::ofstream j(s.json_path);
