@@ -4,7 +4,7 @@
 // steps of 1000 (a task of a busy runner), once with the successor of a
 // large table mapped and touched on another thread ahead of its growth
 // (what etld does) and once without, alternating which goes first, and
-// prints for each growth past 250,000 ids the median time of the insert
+// prints for each growth past 30,000 ids the median time of the insert
 // that grew the table. Both tables grow at 80% load, so their growths line
 // up. The first touch of fresh memory is most of an unprepared growth; on a
 // VM it costs most the first time the guest uses the memory, so run 1 of
@@ -46,7 +46,7 @@ std::vector<Growth> grow(bool prepare, std::size_t ids, double rate) {
         if (set.capacity() != capacity) {
             const auto t1 = Clock::now();
             capacity = set.capacity();
-            if (set.size() >= 250000) {
+            if (set.size() >= 30000) {
                 out.push_back(Growth{set.size(), capacity,
                                      std::chrono::duration<double, std::milli>(t1 - t0).count()});
             }

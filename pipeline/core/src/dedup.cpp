@@ -33,7 +33,10 @@ std::size_t sized_for(std::size_t n) {
 bool empty(const IdHash& h) {
     return h.lo == 0 && h.hi == 0;
 }
-// Tables at least this large ask for transparent huge pages.
+// Tables at least this large are mapped on their own (and a table whose
+// successor is, prepares it ahead); from kHugeTableBytes on they ask for
+// transparent huge pages.
+constexpr std::size_t kMappedTableBytes = std::size_t{1} << 20;
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kHugeTableBytes = 4 * kHugePage;
 }  // namespace
@@ -51,7 +54,7 @@ void DedupSet::Slots::reset(std::size_t n) {
     p_.reset();
     n_ = 0;
     const std::size_t bytes = n * sizeof(Entry);
-    if (bytes >= kHugeTableBytes) {
+    if (bytes >= kMappedTableBytes) {
         // A large table is mapped here: fresh zero pages that nothing
         // touches before the advice below, and no memset. (calloc maps
         // too, but only above glibc's mmap threshold, which rises up to
@@ -62,7 +65,9 @@ void DedupSet::Slots::reset(std::size_t n) {
         if (m == MAP_FAILED) {
             throw std::bad_alloc();
         }
-        advise_huge(m, bytes);
+        if (bytes >= kHugeTableBytes) {
+            advise_huge(m, bytes);
+        }
         p_ = std::unique_ptr<Entry[], Free>(static_cast<Entry*>(m), Free{bytes});
         n_ = n;
         return;
@@ -205,7 +210,7 @@ std::size_t DedupSet::first_unshifted(const Slots& t) {
 
 void DedupSet::arm_prepare() {
     const std::size_t n = slots_.size();
-    const bool large = sized_for(n * max_load_pct_ / 100 + 1) * sizeof(Entry) >= kHugeTableBytes;
+    const bool large = sized_for(n * max_load_pct_ / 100 + 1) * sizeof(Entry) >= kMappedTableBytes;
     prepare_at_ = large && prepare_growth_ ? n * kPrepareLoadPct / 100
                                            : std::numeric_limits<std::size_t>::max();
 }

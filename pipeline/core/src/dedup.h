@@ -27,8 +27,9 @@ namespace etld::pipeline::detail {
 // instead of growing whenever expired entries exist. Every event probes one
 // random slot, so a large table asks for transparent huge pages: with 4 KiB
 // pages, a table of millions of ids misses the TLB on nearly every event.
-// A large table that fills up with nothing expired gets its successor
-// mapped and touched on another thread from 70% full on, so that the
+// A table whose successor would take 1 MiB or more, when it fills up with
+// nothing expired, gets that successor mapped and touched on another
+// thread from 70% full on, so that the
 // growth at 80% is a copy into memory that is already there: the first
 // touch of fresh pages, not the copy, is most of a growth's time, and it
 // stalls every task behind it. What remains is the copy (about 10 ms per
