@@ -208,17 +208,20 @@ std::size_t DedupSet::first_unshifted(const Slots& t) {
     return i;
 }
 
+std::size_t DedupSet::grown_capacity() const {
+    // insert() grows at the first size over the load: load * slots + 1.
+    return sized_for(slots_.size() * max_load_pct_ / 100 + 1);
+}
+
 void DedupSet::arm_prepare() {
-    const std::size_t n = slots_.size();
-    const bool large = sized_for(n * max_load_pct_ / 100 + 1) * sizeof(Entry) >= kMappedTableBytes;
-    prepare_at_ = large && prepare_growth_ ? n * kPrepareLoadPct / 100
+    const bool large = grown_capacity() * sizeof(Entry) >= kMappedTableBytes;
+    prepare_at_ = large && prepare_growth_ ? slots_.size() * kPrepareLoadPct / 100
                                            : std::numeric_limits<std::size_t>::max();
 }
 
 void DedupSet::prepare_next() {
     prepare_at_ = std::numeric_limits<std::size_t>::max();
-    // The capacity insert() will ask for when this table is over its load.
-    const std::size_t n = sized_for(slots_.size() * max_load_pct_ / 100 + 1);
+    const std::size_t n = grown_capacity();
     try {
         next_ = std::async(std::launch::async, [n] {
             Slots s;
@@ -345,6 +348,8 @@ void DedupSet::insert(IdHash id, std::int64_t time, std::int64_t cutoff) {
             rebuild(sized_for(live + 1), cutoff);
         } else if (next_.valid()) {
             // Compaction made the room: a prepared table is not needed now.
+            // (Dropping it waits for its thread if it is still touching
+            // pages; that needs ids to expire between 70% and full.)
             next_ = std::future<Slots>();
             arm_prepare();
         }

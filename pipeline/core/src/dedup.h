@@ -29,13 +29,13 @@ namespace etld::pipeline::detail {
 // pages, a table of millions of ids misses the TLB on nearly every event.
 // A table whose successor would take 1 MiB or more, when it fills up with
 // nothing expired, gets that successor mapped and touched on another
-// thread from 70% full on, so that the
-// growth at 80% is a copy into memory that is already there: the first
-// touch of fresh pages, not the copy, is most of a growth's time, and it
-// stalls every task behind it. What remains is the copy (about 10 ms per
-// million ids), and tasks fed alike would make theirs in the same moment,
-// one after another on the runner's thread: each table grows at a load of
-// its own between 76% and 80%, so that their copies fall apart in time.
+// thread from 70% full on, so that the growth is a copy into memory that
+// is already there: the first touch of fresh pages, not the copy, is most
+// of a growth's time, and it stalls every task behind it. What remains is
+// the copy (about 10 ms per million ids), and tasks fed alike would make
+// theirs in the same moment, one after another on the runner's thread:
+// each table grows at a load of its own between 76% and 80%, so that their
+// copies fall apart in time.
 //
 // Changelog: the ids added between two flushes form one segment record keyed
 // by a growing segment number; a segment is tombstoned once all of its ids
@@ -98,7 +98,9 @@ class DedupSet {
     // Whether n ids would fill a table of cap slots past its maximum load.
     bool over(std::size_t n, std::size_t cap) const { return n * 100 > cap * max_load_pct_; }
     void rebuild(std::size_t capacity, std::int64_t cutoff);
-    // Starts making the table the next growth will want, off this thread.
+    // The capacity the next growth of this table asks for.
+    std::size_t grown_capacity() const;
+    // Starts making that table, off this thread.
     void prepare_next();
     // Sets prepare_at_ for the current table.
     void arm_prepare();
